@@ -1,0 +1,110 @@
+"""What every model class shares: building from a state dict, `from_pretrained` and `save_pretrained`.
+
+This is transformers' PreTrainedModel cut down to what inference needs: read config.json and the weights (local
+directory or hub repo id), map the keys, tie, check shapes, initialise what is missing as transformers does and say
+so in one warning; write config.json + model.safetensors that transformers loads.
+"""
+import logging
+import os
+import warnings
+
+import numpy as np
+
+from .checkpoint.state_dict import LoadingInfo, map_keys, resolve_ties, to_float32
+from .nn import Module
+
+logger = logging.getLogger("squeezebert_np")
+
+
+class SqueezeBertPreTrainedModel(Module):
+    base_model_prefix = "transformer"
+    _tied_weights_keys = {}        # target key -> source key (the MLM head ties its decoder)
+
+    def _post_init(self, state_dict, seed):
+        """Tie, then either initialise every weight (no state dict) or load the given one."""
+        self._tie_weights()
+        if state_dict is None:
+            self.init_weights_all(np.random.default_rng(seed))
+            self.loading_info = LoadingInfo()
+        else:
+            self.loading_info = self.load_state_dict(state_dict, seed=seed)
+
+    def _tie_weights(self, skip=()):
+        """Make each tied target the same array as its source (the decoder weight only if tie_word_embeddings)."""
+        for target, source in self._tied_weights_keys.items():
+            if target in skip or (target.endswith("weight") and not self.config.tie_word_embeddings):
+                continue
+            self.set(target, self.get(source))
+
+    def init_weights_all(self, rng, only_keys=None, skip_ties=()):
+        """transformers' `_init_weights` on every parameter, or on `only_keys`; tied partners stay tied."""
+        std = self.config.initializer_range
+        wanted = None if only_keys is None else set(only_keys)
+        for name, module in self.named_modules():
+            own = [k for k, v in vars(module).items() if isinstance(v, np.ndarray)]
+            keys = {p: f"{name}.{p}" if name else p for p in own}
+            chosen = [p for p, key in keys.items() if wanted is None or key in wanted]
+            if chosen:
+                module.init_weights(rng, std, only=set(chosen))
+        self._tie_weights(skip=skip_ties)
+
+    def load_state_dict(self, state_dict, seed=0):
+        """Load a checkpoint's arrays into the model (see checkpoint/state_dict.py for the rules). Returns LoadingInfo."""
+        expected = self.state_dict()
+        mapped, unexpected = map_keys(state_dict, expected.keys())
+        untied = resolve_ties(mapped, self._tied_weights_keys, self.config.tie_word_embeddings)
+        for key in untied:                                  # the decoder keeps its own copy: give it its own array
+            self.set(key, np.zeros_like(expected[key]))
+        converted = {}   # id(file array) -> float32 array: keys that share an array in the file stay one object
+        for key, array in mapped.items():
+            if id(array) not in converted:
+                converted[id(array)] = to_float32(key, array, expected[key].shape)
+            self.set(key, converted[id(array)])
+        missing = [k for k in expected if k not in mapped]
+        if missing:
+            self.init_weights_all(np.random.default_rng(seed), only_keys=missing, skip_ties=untied)
+            warnings.warn(f"{type(self).__name__}: {len(missing)} weights were not in the checkpoint and were "
+                          f"initialised randomly (as transformers does); train them before use: {', '.join(missing)}",
+                          stacklevel=3)
+        else:
+            self._tie_weights(skip=untied)
+        if untied:
+            warnings.warn(f"tied weights stored with different values were left untied: {', '.join(untied)}",
+                          stacklevel=3)
+        if unexpected:
+            logger.warning("%s: unused checkpoint keys: %s", type(self).__name__, ", ".join(unexpected))
+        return LoadingInfo(missing_keys=missing, unexpected_keys=unexpected, untied_keys=untied)
+
+    @classmethod
+    def from_pretrained(cls, path_or_repo_id, *, config=None, revision=None, cache_dir=None, local_files_only=False,
+                        token=None, seed=0, output_loading_info=False, **config_overrides):
+        """Build the model from a local directory or a hub repo id: config.json plus model.safetensors (preferred),
+        a sharded index, or pytorch_model.bin (read without torch). `config_overrides` (e.g. num_labels=3) change the
+        config as in transformers. The files read are in `model.loading_info.files` and logged at INFO level."""
+        from .checkpoint.files import load_weights
+        from .config import SqueezeBertConfig
+        where = dict(revision=revision, cache_dir=cache_dir, local_files_only=local_files_only, token=token)
+        if config is None:
+            config = SqueezeBertConfig.from_pretrained(path_or_repo_id, **where, **config_overrides)
+        weights, files = load_weights(path_or_repo_id, **where)
+        logger.info("loading weights from %s", ", ".join(files))
+        model = cls(config, state_dict=weights, seed=seed)
+        model.loading_info.files = list(files)
+        return (model, model.loading_info) if output_loading_info else model
+
+    def save_pretrained(self, directory, dtype="float32"):
+        """Write config.json and model.safetensors (float32 or float16) that transformers' from_pretrained loads.
+
+        Like transformers v5, a tied copy is not written twice: the decoder keys are omitted while tied.
+        """
+        from .checkpoint.safetensors_io import save_safetensors
+        if dtype not in ("float32", "float16"):
+            raise ValueError(f"dtype must be 'float32' or 'float16', got {dtype!r}")
+        os.makedirs(directory, exist_ok=True)
+        sd = self.state_dict()
+        for target, source in self._tied_weights_keys.items():
+            if sd.get(target) is sd.get(source):
+                del sd[target]
+        tensors = {k: np.ascontiguousarray(v, dtype=np.dtype(dtype)) for k, v in sd.items()}
+        save_safetensors(tensors, os.path.join(directory, "model.safetensors"), metadata={"format": "pt"})
+        self.config.save_pretrained(directory)
