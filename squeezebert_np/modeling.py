@@ -196,15 +196,12 @@ class SqueezeBertModel(SqueezeBertPreTrainedModel):
     `SqueezeBertModel(config)` is initialised randomly as transformers does (seeded); `SqueezeBertModel(config,
     state_dict)` takes a dict of arrays keyed by transformers' names, with or without the `transformer.` prefix.
     """
-    BUILD_ONLY = "build only"   # state_dict value used by the head models: build the modules, set no weights
-
     def __init__(self, config, state_dict=None, *, seed=0):
         self.config = config
         self.embeddings = SqueezeBertEmbeddings(config)
         self.encoder = SqueezeBertEncoder(config)
         self.pooler = SqueezeBertPooler(config)
-        if state_dict is not self.BUILD_ONLY:
-            self._post_init(state_dict, seed)
+        self._post_init(state_dict, seed)
 
     def __call__(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
                  inputs_embeds=None, output_attentions=None, output_hidden_states=None, return_dict=None):

@@ -19,11 +19,14 @@ logger = logging.getLogger("squeezebert_np")
 class SqueezeBertPreTrainedModel(Module):
     base_model_prefix = "transformer"
     _tied_weights_keys = {}        # target key -> source key (the MLM head ties its decoder)
+    BUILD_ONLY = "build only"      # as state_dict: build the modules and set no weights (parameters stay zero pages)
 
     def _post_init(self, state_dict, seed):
         """Tie, then either initialise every weight (no state dict) or load the given one."""
         self._tie_weights()
-        if state_dict is None:
+        if state_dict is self.BUILD_ONLY:
+            self.loading_info = LoadingInfo()
+        elif state_dict is None:
             self.init_weights_all(np.random.default_rng(seed))
             self.loading_info = LoadingInfo()
         else:
