@@ -166,7 +166,7 @@ class SqueezeBertConfig:
             raise ConfigError(f"{path} is not valid JSON: {e}") from None
         except UnicodeDecodeError:
             raise ConfigError(f"{path} is not UTF-8 text") from None
-        if d.get("model_type", "squeezebert") != "squeezebert":
+        if isinstance(d, dict) and d.get("model_type", "squeezebert") != "squeezebert":
             raise ConfigError(f"{path} is a config for model_type {d['model_type']!r}, not 'squeezebert'")
         return cls.from_dict(d, **overrides)
 

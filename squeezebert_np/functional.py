@@ -40,7 +40,8 @@ def erf(x):  # [...] -> [...], same dtype as x
     """
     x = np.asarray(x)
     a = np.abs(x.astype(np.float64))
-    small = a * chebyshev.chebval(a * a / 2 - 1, _ERF_A)             # valid for a <= 2; u = a^2 mapped to [-1, 1]
+    s = np.minimum(a, 2.0)                     # each branch is evaluated on its own interval only (no overflow)
+    small = s * chebyshev.chebval(s * s / 2 - 1, _ERF_A)             # valid for a <= 2; u = a^2 mapped to [-1, 1]
     b = np.clip(a, 2.0, 6.0)
     large = 1 - np.exp(-b * b) * chebyshev.chebval(b / 2 - 2, _ERF_B)  # valid for 2 < a < 6; b mapped to [-1, 1]
     y = np.where(a <= 2, small, np.where(a < 6, large, 1.0))
