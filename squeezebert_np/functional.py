@@ -136,9 +136,10 @@ def attention(q, k, v, mask, num_heads):  # [N, C, W] x3, [N, 1, 1, W] | None ->
     """
     n, c, w = q.shape
     d = c // num_heads
-    q = q.reshape(n, num_heads, d, w).transpose(0, 1, 3, 2)   # [N, C, W] -> [N, h, W, d]
+    # np.matmul runs strided (non-contiguous) operands through a slow non-BLAS loop: make q and v contiguous
+    q = np.ascontiguousarray(q.reshape(n, num_heads, d, w).transpose(0, 1, 3, 2))   # [N, C, W] -> [N, h, W, d]
     k = k.reshape(n, num_heads, d, w)                         # [N, C, W] -> [N, h, d, W] (already "transposed")
-    v = v.reshape(n, num_heads, d, w).transpose(0, 1, 3, 2)   # [N, C, W] -> [N, h, W, d]
+    v = np.ascontiguousarray(v.reshape(n, num_heads, d, w).transpose(0, 1, 3, 2))   # [N, C, W] -> [N, h, W, d]
     scores = (q @ k) / np.float32(math.sqrt(d))               # [N, h, W, W]; divide after the matmul, as HF does
     if mask is not None:
         scores = scores + mask                                # broadcast over heads and query positions
