@@ -10,3 +10,5 @@ from .errors import (CheckpointError, ConfigError, InvalidInputError, SqueezeBer
 from .heads import (SqueezeBertForMaskedLM, SqueezeBertForMultipleChoice, SqueezeBertForQuestionAnswering,
                     SqueezeBertForSequenceClassification, SqueezeBertForTokenClassification)
 from .modeling import SqueezeBertModel
+from .tokenization import SqueezeBertTokenizer
+from .tokenization_fast import SqueezeBertTokenizerFast
