@@ -1,11 +1,16 @@
-"""SqueezeBertModel forward: NumPy (this package) against transformers eager, as ratios measured in one run.
+"""SqueezeBertModel forward: NumPy (this package) against transformers eager and ONNX Runtime, as ratios in one run.
 
-    pip install -e ".[reference,bench]" && python benchmarks/forward.py [--repeats 5] [--keep-coretype]
+    pip install -e ".[reference,bench]" && python benchmarks/forward.py [--repeats 7] [--keep-coretype] [--plain]
 
 Official architecture (vocab 30528, 12 layers, hidden 768, groups 4/4/4/1/4/4), synthetic weights, float32, at
-(batch, seq) = (1, 8), (1, 128), (8, 128), (1, 512), with 1 and 2 threads (BLAS threads for NumPy via threadpoolctl,
-torch.set_num_threads for torch). Prints the BLAS in use, the median latency of each, ours/torch, and our achieved
-GFLOP/s against the float32 GEMM peak measured in the same run.
+(batch, seq) = (1, 8), (1, 128), (8, 128), (1, 512), with 1 and 2 threads: BLAS threads for NumPy via
+threadpoolctl plus `squeezebert_np.fast.set_num_threads` for our elementwise work, torch.set_num_threads for torch,
+intra_op_num_threads for ONNX Runtime (the model exported by torch.onnx from the same transformers model).
+
+The machine may be shared and busy, so absolute times drift: each repeat runs the contenders back to back
+(GEMM peak, ours, torch, ORT, for every shape), and the reported figures are medians over repeats of each time and
+of each per-repeat ratio. "% GEMM peak" is our achieved GFLOP/s over the float32 GEMM peak (a 2048^3 np.matmul)
+measured in the same repeats. --plain adds the reference path (squeezebert_np.fast.disable()) as a column.
 
 OPENBLAS_CORETYPE, set on some machines to dodge old OpenBLAS bugs, selects slower kernels; this script re-runs
 itself without it (and OPENBLAS_L2_SIZE) unless --keep-coretype is given, and prints the kernel in use.
@@ -18,7 +23,11 @@ if "--keep-coretype" not in sys.argv and ("OPENBLAS_CORETYPE" in os.environ or "
     env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
     os.execve(sys.executable, [sys.executable] + sys.argv, env)
 
+import json  # noqa: E402
+import platform  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
+import warnings  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -35,63 +44,124 @@ def forward_flops(config, n, w):
     return n * (layers * w * (convs + attention) + 2 * c * c)
 
 
-def median_time(fn, repeats):
-    fn()                                            # warm-up (page faults, caches, lazy init)
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return float(np.median(times))
+def once(fn):
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
 
 
-def gemm_peak(repeats):
-    a = np.random.default_rng(0).standard_normal((2048, 2048), dtype=np.float32)
-    return 2 * 2048 ** 3 / median_time(lambda: a @ a, repeats) / 1e9
+def machine_facts():
+    from threadpoolctl import threadpool_info
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+               platform.processor()) if os.path.exists("/proc/cpuinfo") else platform.processor()
+    blas = [f"{i.get('internal_api')} {i.get('version')} kernel={i.get('architecture')} "
+            f"({os.path.basename(i.get('filepath', ''))})" for i in threadpool_info()]
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "blas": blas,
+            "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE", "(unset)"),
+            "date": time.strftime("%Y-%m-%d %H:%M")}
+
+
+def export_onnx(model, path):
+    import torch
+    ids = torch.randint(0, 30522, (2, 16))
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (ids,), path, input_names=["input_ids"],
+                          output_names=["last_hidden_state", "pooler_output"],
+                          dynamic_axes={"input_ids": {0: "batch", 1: "seq"}}, dynamo=False, opset_version=17)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--keep-coretype", action="store_true")
+    parser.add_argument("--plain", action="store_true", help="also time the reference path")
+    parser.add_argument("--no-onnx", action="store_true")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--json", help="write the results here")
     args = parser.parse_args()
 
     import torch
     import transformers
-    from threadpoolctl import threadpool_info, threadpool_limits
+    from threadpoolctl import threadpool_limits
 
     import squeezebert_np
+    from squeezebert_np import fast
     from squeezebert_np.synthetic import synthetic_state_dict
 
+    facts = machine_facts()
     print(f"numpy {np.__version__}, torch {torch.__version__}, transformers {transformers.__version__}, "
-          f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}")
-    for info in threadpool_info():
-        print(f"  {info.get('internal_api')} {info.get('version')} kernel={info.get('architecture')} "
-              f"threads={info.get('num_threads')} ({os.path.basename(info.get('filepath', ''))})")
+          f"OPENBLAS_CORETYPE={facts['OPENBLAS_CORETYPE']}, {facts['cpu']}, {facts['cores']} cores, {facts['date']}")
+    for line in facts["blas"]:
+        print("  " + line)
     config = squeezebert_np.SqueezeBertConfig(vocab_size=30528)
     sd = synthetic_state_dict(config, squeezebert_np.SqueezeBertModel, seed=0)
     ours = squeezebert_np.SqueezeBertModel(config, sd)
     theirs = transformers.SqueezeBertModel(transformers.SqueezeBertConfig(vocab_size=30528)).eval()
     theirs.load_state_dict({k: torch.from_numpy(v) for k, v in sd.items()})
+    sessions = {}
+    if not args.no_onnx:
+        import onnxruntime as ort
+        path = os.path.join(tempfile.mkdtemp(), "squeezebert.onnx")
+        export_onnx(theirs, path)
+        print(f"  onnxruntime {ort.__version__} (model exported with torch.onnx, TorchScript exporter, opset 17)")
+        for threads in args.threads:
+            options = ort.SessionOptions()
+            options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+            sessions[threads] = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
     rng = np.random.default_rng(0)
+    inputs = {shape: rng.integers(0, 30522, shape) for shape in SHAPES}
+    peak_a = rng.standard_normal((2048, 2048), dtype=np.float32)
 
-    print(f"\n{'threads':>7} {'shape':>9} {'numpy ms':>9} {'torch ms':>9} {'ours/torch':>10} {'GFLOP/s':>8} "
-          f"{'% GEMM peak':>11}")
+    results = []
+    header = (f"\n{'threads':>7} {'shape':>9} {'ours ms':>8} {'torch ms':>8} {'ORT ms':>7} {'ours/torch':>10} "
+              f"{'ours/ORT':>8} {'GFLOP/s':>7} {'%GEMM peak':>10}" + (f" {'plain ms':>9}" if args.plain else ""))
+    print(header)
     for threads in args.threads:
         torch.set_num_threads(threads)
+        fast.set_num_threads(threads)
         with threadpool_limits(limits=threads, user_api="blas"):
-            peak = gemm_peak(args.repeats)
-            for n, w in SHAPES:
-                ids = rng.integers(0, 30522, (n, w))
-                t_ours = median_time(lambda: ours(ids), args.repeats)
-                tids = torch.from_numpy(ids)
-                with torch.inference_mode():
-                    t_torch = median_time(lambda: theirs(tids), args.repeats)
-                gflops = forward_flops(config, n, w) / t_ours / 1e9
-                print(f"{threads:>7} {f'({n}, {w})':>9} {t_ours * 1e3:>9.1f} {t_torch * 1e3:>9.1f} "
-                      f"{t_ours / t_torch:>10.2f} {gflops:>8.1f} {100 * gflops / peak:>10.0f}%")
-            print(f"{threads:>7} float32 GEMM peak (2048^3): {peak:.1f} GFLOP/s")
+            contenders = {"ours": lambda ids: ours(ids),
+                          "torch": lambda ids: theirs(torch.from_numpy(ids))}
+            if threads in sessions:
+                contenders["ort"] = lambda ids, s=sessions[threads]: s.run(None, {"input_ids": ids})
+            if args.plain:
+                def plain(ids):
+                    with fast.disable():
+                        ours(ids)
+                contenders["plain"] = plain
+            times = {(name, shape): [] for name in contenders for shape in SHAPES}
+            peaks = []
+            with torch.inference_mode():
+                for shape in SHAPES:                      # warm-up: page faults, caches, lazy init
+                    for fn in contenders.values():
+                        fn(inputs[shape])
+                peak_a @ peak_a
+                for _ in range(args.repeats):             # each repeat: everyone back to back, shape by shape
+                    peaks.append(2 * 2048 ** 3 / once(lambda: peak_a @ peak_a) / 1e9)
+                    for shape in SHAPES:
+                        for name, fn in contenders.items():
+                            times[name, shape].append(once(lambda: fn(inputs[shape])))
+            peak = float(np.median(peaks))
+            for shape in SHAPES:
+                t = {name: np.array(times[name, shape]) for name in contenders}
+                med = {name: float(np.median(v)) for name, v in t.items()}
+                row = {"threads": threads, "shape": list(shape), "ms": {k: 1e3 * v for k, v in med.items()},
+                       "ours/torch": float(np.median(t["ours"] / t["torch"])),
+                       "ours/ort": float(np.median(t["ours"] / t["ort"])) if "ort" in t else None,
+                       "gflops": forward_flops(config, *shape) / med["ours"] / 1e9, "gemm_peak": peak}
+                row["peak_fraction"] = row["gflops"] / peak
+                results.append(row)
+                ort_ms = f"{row['ms']['ort']:>7.1f}" if "ort" in t else f"{'-':>7}"
+                ort_ratio = f"{row['ours/ort']:>8.2f}" if "ort" in t else f"{'-':>8}"
+                print(f"{threads:>7} {str(shape):>9} {row['ms']['ours']:>8.1f} {row['ms']['torch']:>8.1f} "
+                      f"{ort_ms} {row['ours/torch']:>10.2f} {ort_ratio} {row['gflops']:>7.1f} "
+                      f"{100 * row['peak_fraction']:>9.0f}%" + (f" {row['ms']['plain']:>9.1f}" if args.plain else ""))
+            print(f"{threads:>7} float32 GEMM peak (2048^3 np.matmul): {peak:.1f} GFLOP/s "
+                  f"(min {min(peaks):.1f}, max {max(peaks):.1f} over the repeats)")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"facts": facts, "results": results}, f, indent=1)
 
 
 if __name__ == "__main__":

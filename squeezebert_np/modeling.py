@@ -15,6 +15,7 @@ Dropout is the identity at inference and is left out. The math lives in `functio
 """
 import numpy as np
 
+from . import fast
 from . import functional as F
 from .config import SqueezeBertConfig
 from .errors import InvalidInputError
@@ -96,7 +97,11 @@ class SqueezeBertEncoder(Module):
     def __init__(self, config):
         self.layers = [SqueezeBertModule(config) for _ in range(config.num_hidden_layers)]
 
-    def __call__(self, hidden, mask):  # [N, W, C] -> [N, W, C], all hidden states, all scores
+    def __call__(self, hidden, mask, keep_hidden=True, keep_scores=True):  # [N, W, C] -> [N, W, C], lists
+        """The layers. Returns the last hidden state, every hidden state and every layer's scores; the fast path
+        (fast.py, on by default) leaves out of the lists what `keep_hidden` / `keep_scores` say nobody reads."""
+        if fast.enabled():
+            return fast.encoder_forward(self, hidden, mask, keep_hidden, keep_scores)
         x = hidden.transpose(0, 2, 1)                              # [N, W, C] -> [N, C, W]
         all_hidden, all_scores = [hidden], []
         for layer in self.layers:
@@ -210,12 +215,14 @@ class SqueezeBertModel(SqueezeBertPreTrainedModel):
             config, input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds)
         mask = F.additive_attention_mask(attention_mask)              # [N, 1, 1, W] or None
         e = self.embeddings(input_ids, token_type_ids, position_ids, inputs_embeds)   # [N, W, C]
-        last, hidden_states, attentions = self.encoder(e, mask)
+        want_hidden = _flag(output_hidden_states, config.output_hidden_states)
+        want_attentions = _flag(output_attentions, config.output_attentions)
+        last, hidden_states, attentions = self.encoder(e, mask, want_hidden, want_attentions)
         out = BaseModelOutputWithPooling(
             last_hidden_state=last,
             pooler_output=self.pooler(last),
-            hidden_states=tuple(hidden_states) if _flag(output_hidden_states, config.output_hidden_states) else None,
-            attentions=tuple(attentions) if _flag(output_attentions, config.output_attentions) else None)
+            hidden_states=tuple(hidden_states) if want_hidden else None,
+            attentions=tuple(attentions) if want_attentions else None)
         return out if _flag(return_dict, config.return_dict) else out.to_tuple()
 
 

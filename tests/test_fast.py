@@ -1,0 +1,196 @@
+"""The fast path (squeezebert_np/fast.py, on by default) against the plain reference path (functional.py).
+
+Stated bounds: the float32 GELU is within 2e-7 + 4e-7 |GELU(x)| of the exact one; a whole model agrees with the
+reference path to 2e-6 on these small configs (BLAS sums in another order, and the GELU bound), which the goldens
+(tests/test_golden.py, run through the fast path) extend to transformers at 1e-5 on the official architecture.
+"""
+import numpy as np
+import pytest
+
+import squeezebert_np
+from squeezebert_np import fast
+from squeezebert_np import functional as F
+from squeezebert_np.synthetic import synthetic_state_dict
+
+MODEL_ATOL = 2e-6
+
+
+def gelu_bound(exact):
+    return 2e-7 + 4e-7 * np.abs(exact)
+
+
+def test_gelu_error_bound_dense_grid():
+    """A dense grid over [-12, 12] (where GELU is not yet 0 or x), plus extremes (x + |x| must not overflow: x <= 1.7e38)."""
+    x = np.concatenate([np.linspace(-12, 12, 4_000_001, dtype=np.float32),
+                        np.float32([0.0, -0.0, 1e-30, -1e-30, 1e-45, -1e-45, 30, -30, 1e30, -1e30, 1.7e38, -3.4e38])])
+    exact = F.gelu(x.astype(np.float64))           # the reference GELU, ~1e-11 in float64
+    err = np.abs(fast.gelu(x).astype(np.float64) - exact)
+    assert np.all(err <= gelu_bound(exact)), f"worst {err.max():.3e} at x={x[np.argmax(err / gelu_bound(exact))]}"
+
+
+def test_gelu_every_float32_in_a_binade():
+    """Exhaustively: all 2^23 float32 in [1, 2) and in [-2, -1) (the region where the error peaks)."""
+    x = (np.arange(2 ** 23, dtype=np.uint32) | np.uint32(0x3F800000)).view(np.float32)
+    for sign in (1, -1):
+        xs = np.float32(sign) * x
+        exact = F.gelu(xs.astype(np.float64))
+        assert np.all(np.abs(fast.gelu(xs) - exact) <= gelu_bound(exact))
+
+
+@pytest.mark.parametrize("size", [1, 7, fast._GELU_CHUNK - 1, fast._GELU_CHUNK + 3, 5 * fast._GELU_CHUNK + 11])
+def test_gelu_in_place_chunking_and_threads(size):
+    x = np.random.default_rng(size).standard_normal(size, dtype=np.float32) * 4
+    outs = []
+    for threads in (1, 2, 3):
+        old = fast.get_num_threads()
+        fast.set_num_threads(threads)
+        try:
+            y = x.copy()
+            assert fast.gelu_(y) is y
+            outs.append(y)
+        finally:
+            fast.set_num_threads(old)
+    assert all(np.array_equal(outs[0], o) for o in outs)     # the split does not change a single bit
+    assert np.all(np.abs(outs[0] - F.gelu(x)) <= gelu_bound(F.gelu(x.astype(np.float64))) + 1e-7)
+
+
+def test_gelu_in_place_refuses_arrays_it_cannot_write():
+    x = np.ones((4, 4), np.float32)
+    x.setflags(write=False)
+    with pytest.raises(ValueError):
+        fast.gelu_(x)
+    with pytest.raises(ValueError):
+        fast.gelu_(np.ones((4, 4), np.float32).T[:, :2])
+    assert np.array_equal(fast.gelu(x), fast.gelu(x.copy()))   # the copying form is fine
+
+
+def test_layer_norm_and_softmax_in_place():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((96, 300), dtype=np.float32) * 3 + 1
+    w, b = rng.standard_normal(96, dtype=np.float32), rng.standard_normal(96, dtype=np.float32)
+    ref = F.layer_norm(x.T, w, b, 1e-12).T
+    assert np.abs(fast.layer_norm_(x.copy(), w, b, 1e-12) - ref).max() < 2e-6
+    s = rng.standard_normal((2, 3, 50, 50), dtype=np.float32) * 5
+    s[1, :, :, 40:] = np.finfo(np.float32).min
+    assert np.abs(fast.softmax_(s.copy()) - F.softmax(s)).max() < 1e-7
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# whole models: fast == plain
+# ---------------------------------------------------------------------------------------------------------------
+
+def small_config(**overrides):
+    cfg = dict(vocab_size=60, hidden_size=32, embedding_size=32, num_hidden_layers=3, num_attention_heads=4,
+               intermediate_size=64, max_position_embeddings=40, q_groups=4, k_groups=2, v_groups=4,
+               post_attention_groups=1, intermediate_groups=4, output_groups=2)
+    return squeezebert_np.SqueezeBertConfig(**{**cfg, **overrides})
+
+
+def batch(n=3, w=11, vocab=60, seed=0):
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(1, vocab, (n, w))
+    mask = np.ones((n, w), np.int64)
+    mask[1, w - 4:] = 0                      # right padding
+    mask[2, 2:] = 0                          # mostly padding
+    ids[mask == 0] = 0
+    types = (np.arange(w) >= w // 2).astype(np.int64)[None].repeat(n, 0)
+    return ids, mask, types
+
+
+def both(model, **inputs):
+    fast_out = model(**inputs, output_hidden_states=True, output_attentions=True)
+    with fast.disable():
+        assert not fast.enabled()
+        plain_out = model(**inputs, output_hidden_states=True, output_attentions=True)
+    assert fast.enabled()
+    return fast_out, plain_out
+
+
+def assert_outputs_close(a, b, atol=MODEL_ATOL):
+    assert a.keys() == b.keys()
+    for key in a.keys():
+        x, y = a[key], b[key]
+        if isinstance(x, tuple):
+            assert len(x) == len(y)
+            for i, (xi, yi) in enumerate(zip(x, y)):
+                assert xi.shape == yi.shape and xi.dtype == yi.dtype == np.float32
+                # scores (attentions) are O(10): atol plus one float32 ulp-ish relative part
+                err = np.abs(xi - yi) - 1e-6 * np.abs(yi)
+                assert err.max() <= atol, f"{key}[{i}]: {np.abs(xi - yi).max():.3e}"
+        else:
+            x, y = np.asarray(x), np.asarray(y)
+            assert x.shape == y.shape and x.dtype == y.dtype
+            assert np.abs(x - y).max() <= atol, f"{key}: {np.abs(x - y).max():.3e}"
+
+
+@pytest.mark.parametrize("act", ["gelu", "relu", "gelu_new"])
+@pytest.mark.parametrize("padded", [False, True])
+def test_model_fast_equals_plain(act, padded):
+    config = small_config(hidden_act=act)
+    model = squeezebert_np.SqueezeBertModel(config, synthetic_state_dict(config, squeezebert_np.SqueezeBertModel, 2))
+    ids, mask, types = batch()
+    a, b = both(model, input_ids=ids, attention_mask=mask if padded else None, token_type_ids=types)
+    assert_outputs_close(a, b)
+    assert np.array_equal(a.hidden_states[-1], a.last_hidden_state)
+    fast_only = model(ids, attention_mask=mask if padded else None, token_type_ids=types)   # no optional outputs
+    assert np.array_equal(fast_only.last_hidden_state, a.last_hidden_state)
+    assert fast_only.hidden_states is None and fast_only.attentions is None
+
+
+HEADS = [("SqueezeBertForMaskedLM", {}, lambda n, w: {"labels": np.arange(n * w).reshape(n, w) % 60}),
+         ("SqueezeBertForSequenceClassification", {"num_labels": 3}, lambda n, w: {"labels": np.arange(n) % 3}),
+         ("SqueezeBertForTokenClassification", {"num_labels": 5}, lambda n, w: {"labels": np.ones((n, w), int)}),
+         ("SqueezeBertForQuestionAnswering", {}, lambda n, w: {"start_positions": np.arange(n),
+                                                                "end_positions": np.arange(n) + 1}),
+         ("SqueezeBertForMultipleChoice", {}, lambda n, w: {"labels": np.arange(n) % 2})]
+
+
+@pytest.mark.parametrize("head,overrides,labels", HEADS, ids=[h[0] for h in HEADS])
+def test_every_head_fast_equals_plain(head, overrides, labels):
+    config = small_config(**overrides)
+    cls = getattr(squeezebert_np, head)
+    model = cls(config, synthetic_state_dict(config, cls, seed=4))
+    ids, mask, types = batch()
+    inputs = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+    if head == "SqueezeBertForMultipleChoice":
+        inputs = {k: np.stack([v, v[::-1]], 1) for k, v in inputs.items()}
+    a, b = both(model, **inputs, **labels(*ids.shape))
+    assert_outputs_close(a, b)
+
+
+def test_read_only_parameters_are_never_written():
+    config = small_config()
+    sd = synthetic_state_dict(config, squeezebert_np.SqueezeBertModel, 5)
+    for v in sd.values():
+        v.setflags(write=False)
+    model = squeezebert_np.SqueezeBertModel(config, sd)
+    before = {k: v.copy() for k, v in sd.items()}
+    ids, mask, _ = batch()
+    model(ids, attention_mask=mask)
+    assert all(np.array_equal(before[k], model.state_dict()[k]) for k in before)
+
+
+def test_switches():
+    assert fast.enabled()
+    with fast.disable():
+        assert not fast.enabled()
+        with fast.disable():
+            assert not fast.enabled()
+        assert not fast.enabled()
+    assert fast.enabled()
+    fast.set_enabled(False)
+    try:
+        assert not fast.enabled()
+    finally:
+        fast.set_enabled(True)
+    assert fast.enabled()
+
+
+@pytest.mark.slow
+def test_official_architecture_fast_equals_plain():
+    """Full size (12 layers, 768 channels), a padded batch of 3: 1e-5, the goldens' bound."""
+    config = squeezebert_np.SqueezeBertConfig(vocab_size=30528)
+    model = squeezebert_np.SqueezeBertModel(config, synthetic_state_dict(config, squeezebert_np.SqueezeBertModel, 0))
+    ids, mask, types = batch(n=3, w=37, vocab=30528)
+    a, b = both(model, input_ids=ids, attention_mask=mask, token_type_ids=types)
+    assert_outputs_close(a, b, atol=1e-5)
