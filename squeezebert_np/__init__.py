@@ -11,4 +11,5 @@ from .heads import (SqueezeBertForMaskedLM, SqueezeBertForMultipleChoice, Squeez
                     SqueezeBertForSequenceClassification, SqueezeBertForTokenClassification)
 from .modeling import SqueezeBertModel
 from .tokenization import SqueezeBertTokenizer
+from .tokenization_base import BatchEncoding
 from .tokenization_fast import SqueezeBertTokenizerFast

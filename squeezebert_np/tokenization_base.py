@@ -1,0 +1,745 @@
+"""What both SqueezeBERT tokenizers share: vocabulary, special tokens, and the call API known from transformers.
+
+A subclass only has to turn one piece of text into token ids (`_encode_text`); everything around that lives here
+once: splitting out literal special tokens, adding `[CLS]`/`[SEP]`, truncation with stride and overflow, padding,
+numpy output, decoding, loading from a directory or hub repo and saving. The behaviour copies what transformers 5.24
+does with its Rust-backed `BertTokenizer` (REFERENCE.md §7.4-7.7); where we deliberately differ the docstring says so.
+"""
+import contextlib
+import gc
+import json
+import os
+import re
+from importlib import resources
+
+from .errors import TokenizerError
+
+VOCAB_FILE = "vocab.txt"
+TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
+TOKENIZER_FILE = "tokenizer.json"
+
+# transformers treats a model_max_length above this as "no limit" (tokenization_utils_base.LARGE_INTEGER)
+NO_LIMIT = int(1e20)
+SPECIAL_TOKEN_NAMES = ("unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
+
+
+def default_vocab_file():
+    """Path of the uncased vocabulary shipped with the package (bert-base-uncased's 30,522 tokens)."""
+    return str(resources.files("squeezebert_np") / "data" / "vocab-uncased.txt")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# vocabulary
+
+def load_vocab(vocab_file):
+    """Read a WordPiece vocabulary: one token per line, the line number is the id.
+
+    Lines are read like transformers' `load_vocab` (universal newlines, only the line break removed), but a token
+    that appears twice is an error here instead of silently overwriting the first id.
+    """
+    try:
+        with open(vocab_file, encoding="utf-8") as f:
+            lines = f.readlines()
+    except UnicodeDecodeError as e:
+        raise TokenizerError(f"vocabulary file {vocab_file} is not UTF-8 text: {e}") from None
+    vocab = {}
+    for index, line in enumerate(lines):
+        token = line.rstrip("\n")
+        if token in vocab:
+            raise TokenizerError(f"vocabulary file {vocab_file}: token {token!r} appears twice "
+                                 f"(lines {vocab[token] + 1} and {index + 1})")
+        vocab[token] = index
+    return vocab
+
+
+def vocab_from_tokenizer_json(path):
+    """The token -> id map of a `tokenizer.json` (its `model.vocab`), the only part transformers v5 reads from it."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            vocab = json.load(f)["model"]["vocab"]
+    except (ValueError, KeyError, TypeError) as e:
+        raise TokenizerError(f"{path} is not a WordPiece tokenizer.json with a model.vocab map: {e!r}") from None
+    if not isinstance(vocab, dict):
+        raise TokenizerError(f"{path}: model.vocab must map tokens to ids")
+    return vocab
+
+
+def check_vocab(vocab, special_tokens, source):
+    """Every special token must be in the vocabulary, and ids must be 0..n-1 (so id -> token is a list)."""
+    missing = [t for t in special_tokens if t not in vocab]
+    if missing:
+        raise TokenizerError(f"vocabulary {source} lacks the special token(s) {', '.join(missing)}")
+    if sorted(vocab.values()) != list(range(len(vocab))):
+        raise TokenizerError(f"vocabulary {source}: ids must be distinct and run from 0 to {len(vocab) - 1}")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the output
+
+@contextlib.contextmanager
+def cycle_collector_paused():
+    """Pause Python's cycle collector (`gc`) while a batch is tokenized, as `timeit` does while it times.
+
+    A call builds hundreds of thousands of small lists and tuples and no reference cycles, so the collector finds
+    nothing; but as these objects pile up it re-scans every container in the process, again and again, which
+    costs a third of the time of a large call. Reference counting still frees everything as usual.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+class BatchEncoding(dict):
+    """The tokenizer's output: a dict of lists (or int64 arrays) that also allows attribute access.
+
+    `enc["input_ids"]` and `enc.input_ids` are the same object; being a real dict, `model(**enc)` works.
+    """
+
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(f"BatchEncoding has no field {name!r} (fields: {', '.join(self)})") from None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# decoding (the Rust WordPiece decoder, then transformers' optional cleanup)
+
+def _cleanup(text):
+    """The replacements of tokenizers' `decoders::wordpiece::cleanup` (applied per token by the Rust decoder)."""
+    return (text.replace(" .", ".").replace(" ?", "?").replace(" !", "!").replace(" ,", ",")
+            .replace(" ' ", "'").replace(" n't", "n't").replace(" 'm", "'m").replace(" do not", " don't")
+            .replace(" 's", "'s").replace(" 've", "'ve").replace(" 're", "'re"))
+
+
+def wordpiece_decode(tokens, prefix="##"):
+    """Glue WordPiece tokens back into text as the Rust decoder does: `##x` joins the previous token, anything else
+    gets a space in front, and each token is cleaned up on its own (so `don ' t` keeps its spaces: REFERENCE §7.6).
+    Example: ["un", "##aff", "##able", "!"] -> "unaffable!"
+    """
+    pieces = []
+    for i, token in enumerate(tokens):
+        if i > 0:
+            token = token.replace(prefix, "", 1) if token.startswith(prefix) else " " + token
+        pieces.append(_cleanup(token))
+    return "".join(pieces)
+
+
+def clean_up_tokenization(text):
+    """transformers' `clean_up_tokenization`, run on the joined string when `clean_up_tokenization_spaces=True`."""
+    return (text.replace(" .", ".").replace(" ?", "?").replace(" !", "!").replace(" ,", ",")
+            .replace(" ' ", "'").replace(" n't", "n't").replace(" 'm", "'m").replace(" 's", "'s")
+            .replace(" 've", "'ve").replace(" 're", "'re"))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# checking the call's arguments
+
+_PADDING = {True: "longest", False: "do_not_pad", None: "do_not_pad",
+            "longest": "longest", "max_length": "max_length", "do_not_pad": "do_not_pad"}
+_TRUNCATION = {True: "longest_first", False: "do_not_truncate", "longest_first": "longest_first",
+               "only_first": "only_first", "only_second": "only_second", "do_not_truncate": "do_not_truncate"}
+
+
+def _lookup(table, value, name):
+    try:
+        return table[value]
+    except (KeyError, TypeError):
+        choices = ", ".join(repr(k) for k in table if k is not None)
+        raise TokenizerError(f"{name}={value!r} is not one of {choices}") from None
+
+
+def _check_int(value, name, minimum, allow_none=True):
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise TokenizerError(f"{name} must be an int >= {minimum}, got {value!r}")
+
+
+def _as_pairs(text, text_pair):
+    """Normalise the accepted input shapes to ([(a, b or None), ...], is_batched).
+
+    Accepted: a string; a string and a `text_pair` string; a list of strings; a list of strings and an equally
+    long `text_pair` list; a list of (a, b) pairs. Anything else is a TokenizerError that says what was wrong.
+    """
+    if isinstance(text, str):
+        if text_pair is not None and not isinstance(text_pair, str):
+            raise TokenizerError(f"text is a single string, so text_pair must be a string or None, "
+                                 f"not {type(text_pair).__name__}")
+        return [(text, text_pair)], False
+    if not isinstance(text, (list, tuple)):
+        what = "None" if text is None else type(text).__name__
+        hint = " (decode bytes to str first)" if isinstance(text, (bytes, bytearray)) else ""
+        raise TokenizerError(f"text must be a string or a list of strings, not {what}{hint}")
+    if text_pair is not None:
+        if not isinstance(text_pair, (list, tuple)):
+            raise TokenizerError("text is a batch, so text_pair must be a list of the same length "
+                                 f"(got {type(text_pair).__name__})")
+        if len(text_pair) != len(text):
+            raise TokenizerError(f"text has {len(text)} items but text_pair has {len(text_pair)}")
+        for i, (a, b) in enumerate(zip(text, text_pair)):
+            if not isinstance(a, str) or not isinstance(b, str):
+                raise TokenizerError(f"batch item {i}: text and text_pair items must be strings, "
+                                     f"got {type(a).__name__} and {type(b).__name__}")
+        return list(zip(text, text_pair)), True
+    pairs = []
+    for i, item in enumerate(text):
+        if isinstance(item, str):
+            pairs.append((item, None))
+        elif isinstance(item, (list, tuple)) and len(item) == 2 and all(isinstance(x, str) for x in item):
+            pairs.append((item[0], item[1]))
+        else:
+            raise TokenizerError(f"batch item {i} must be a string or a (text, text_pair) pair of strings, "
+                                 f"got {item!r:.80} (pre-split words are not supported)")
+    return pairs, True
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# truncation: the arithmetic of tokenizers' `truncate_encodings` and `Encoding::truncate`
+
+def truncation_windows(n, max_len, stride):
+    """The (start, stop) windows that truncating n tokens to max_len keeps, the first one first.
+
+    Windows overlap by `stride` tokens; the later ones are the "overflowing tokens". Matches `Encoding::truncate`
+    (right side), including its two edge cases: nothing to cut gives one window, max_len 0 moves everything to
+    overflow. Example: n=10, max_len=4, stride=1 -> [(0, 4), (3, 7), (6, 10)]
+    """
+    if max_len >= n:
+        return [(0, n)]
+    if max_len == 0:
+        return [(0, 0), (0, n)]
+    if stride >= max_len:
+        raise TokenizerError(f"stride ({stride}) must be smaller than the number of tokens kept per window "
+                             f"({max_len}, after the special tokens are counted)")
+    windows = []
+    for start in range(0, n, max_len - stride):
+        stop = min(start + max_len, n)
+        windows.append((start, stop))
+        if stop == n:
+            break
+    return windows
+
+
+def truncated_lengths(len_a, len_b, budget, strategy):
+    """How many tokens of each sequence to keep so that len_a + len_b fits in `budget`.
+
+    `longest_first` cuts the longer one first and, when both must be cut, gives an odd budget's extra token to the
+    second sequence (Rust; the Python tokenizer gives it to the first: REFERENCE §7.7 row 6). `only_first` and
+    `only_second` cut one sequence and fail if it is too short, as Rust does (Python logs and returns it uncut).
+    """
+    total = len_a + (len_b or 0)
+    if strategy == "do_not_truncate":
+        return len_a, len_b
+    if budget == 0:  # Rust's first case, whatever the strategy: keep nothing of either (all of it overflows)
+        return 0, (None if len_b is None else 0)
+    if total <= budget:
+        return len_a, len_b
+    if strategy == "longest_first":
+        if len_b is None:
+            return budget, None
+        n1, n2 = sorted((len_a, len_b))
+        n2 = n1 if n1 > budget else max(n1, budget - n1)
+        if n1 + n2 > budget:
+            n1, n2 = budget // 2, budget - budget // 2
+        return (n1, n2) if len_a <= len_b else (n2, n1)
+    if strategy == "only_second" and len_b is None:
+        raise TokenizerError("truncation='only_second' needs a text_pair")
+    target = len_a if strategy == "only_first" else len_b
+    to_remove = total - budget
+    if target <= to_remove:
+        raise TokenizerError(f"truncation={strategy!r}: that sequence has {target} tokens, too few to remove the "
+                             f"{to_remove} needed for max_length (use truncation='longest_first')")
+    return (len_a - to_remove, len_b) if strategy == "only_first" else (len_a, len_b - to_remove)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the base class
+
+class TokenizerBase:
+    """Vocabulary, special tokens and the transformers-style call API; subclasses implement `_encode_text`."""
+
+    model_input_names = ["input_ids", "token_type_ids", "attention_mask"]
+
+    def __init__(self, vocab_file=None, do_lower_case=True, unk_token="[UNK]", sep_token="[SEP]",
+                 pad_token="[PAD]", cls_token="[CLS]", mask_token="[MASK]", tokenize_chinese_chars=True,
+                 strip_accents=None, model_max_length=512, padding_side="right",
+                 clean_up_tokenization_spaces=False, vocab=None, max_input_chars_per_word=100):
+        if vocab is not None and vocab_file is not None:
+            raise TokenizerError("pass either vocab_file or vocab, not both")
+        for name, value in zip(SPECIAL_TOKEN_NAMES, (unk_token, sep_token, pad_token, cls_token, mask_token)):
+            if not isinstance(value, str) or not value:
+                raise TokenizerError(f"{name} must be a non-empty string, got {value!r}")
+            setattr(self, name, value)
+        if padding_side not in ("right", "left"):
+            raise TokenizerError(f"padding_side must be 'right' or 'left', got {padding_side!r}")
+        _check_int(model_max_length, "model_max_length", 1, allow_none=False)
+        _check_int(max_input_chars_per_word, "max_input_chars_per_word", 1, allow_none=False)
+        if strip_accents not in (None, True, False):
+            raise TokenizerError(f"strip_accents must be None, True or False, got {strip_accents!r}")
+
+        if vocab is None:
+            self.vocab_file = vocab_file if vocab_file is not None else default_vocab_file()
+            vocab = load_vocab(self.vocab_file)
+            source = self.vocab_file
+        else:
+            self.vocab_file, source = None, "dict"
+            vocab = dict(vocab)
+        check_vocab(vocab, self.all_special_tokens, source)
+        self.vocab = vocab                                           # token -> id
+        self.ids_to_tokens = sorted(vocab, key=vocab.__getitem__)    # id -> token
+        self.do_lower_case = bool(do_lower_case)
+        self.strip_accents = strip_accents
+        self.tokenize_chinese_chars = bool(tokenize_chinese_chars)
+        self.model_max_length = model_max_length
+        self.padding_side = padding_side
+        self.clean_up_tokenization_spaces = bool(clean_up_tokenization_spaces)
+        self.max_input_chars_per_word = max_input_chars_per_word
+        self.all_special_ids = [vocab[t] for t in self.all_special_tokens]
+        self._special_ids = frozenset(self.all_special_ids)
+        # literal special tokens in the text are matched first, case-sensitively, longest first (Rust's
+        # leftmost-longest Aho-Corasick over the raw text): "a[MASK]b" -> a, [MASK], b but "[mask]" is text
+        alternatives = sorted(set(self.all_special_tokens), key=len, reverse=True)
+        self._special_re = re.compile("|".join(map(re.escape, alternatives)))
+
+    # ---- special tokens --------------------------------------------------------------------------------
+
+    @property
+    def all_special_tokens(self):
+        """The five special tokens, in transformers' order: [UNK] [SEP] [PAD] [CLS] [MASK] for BERT."""
+        return [getattr(self, name) for name in SPECIAL_TOKEN_NAMES]
+
+    @property
+    def special_tokens_map(self):
+        return {name: getattr(self, name) for name in SPECIAL_TOKEN_NAMES}
+
+    unk_token_id = property(lambda self: self.vocab[self.unk_token])
+    sep_token_id = property(lambda self: self.vocab[self.sep_token])
+    pad_token_id = property(lambda self: self.vocab[self.pad_token])
+    cls_token_id = property(lambda self: self.vocab[self.cls_token])
+    mask_token_id = property(lambda self: self.vocab[self.mask_token])
+    pad_token_type_id = 0
+
+    @property
+    def vocab_size(self):
+        return len(self.vocab)
+
+    def __len__(self):
+        return len(self.vocab)
+
+    def get_vocab(self):
+        return dict(self.vocab)
+
+    def __repr__(self):
+        return (f"{type(self).__name__}(vocab_size={self.vocab_size}, do_lower_case={self.do_lower_case}, "
+                f"model_max_length={self.model_max_length}, padding_side={self.padding_side!r})")
+
+    # ---- what a subclass provides ---------------------------------------------------------------------
+
+    def _encode_text(self, text, with_offsets):
+        """Token ids of `text` (no special tokens added, literal ones already split out), and if asked the
+        (start, end) character span of each token in `text`; offsets are None when not asked for."""
+        raise NotImplementedError
+
+    def _split_special_tokens(self, text):
+        """Yield (start, end, special_token_or_None) pieces of `text`: literal special tokens and the text between."""
+        pos = 0
+        for m in self._special_re.finditer(text):
+            if m.start() > pos:
+                yield pos, m.start(), None
+            yield m.start(), m.end(), m.group()
+            pos = m.end()
+        if pos < len(text) or not text:
+            yield pos, len(text), None
+
+    def _encode(self, text, with_offsets):
+        """Ids (and offsets into `text`) of one sequence, with literal special tokens kept whole."""
+        if self._special_re.search(text) is None:
+            return self._encode_text(text, with_offsets)
+        ids, offsets = [], [] if with_offsets else None
+        for start, end, special in self._split_special_tokens(text):
+            if special is not None:
+                ids.append(self.vocab[special])
+                if with_offsets:
+                    offsets.append((start, end))
+                continue
+            piece_ids, piece_offsets = self._encode_text(text[start:end], with_offsets)
+            ids += piece_ids
+            if with_offsets:
+                offsets += [(s + start, e + start) for s, e in piece_offsets]
+        return ids, offsets
+
+    # ---- tokens <-> ids --------------------------------------------------------------------------------
+
+    def tokenize(self, text, pair=None, add_special_tokens=False):
+        """The WordPiece tokens of `text` (and `pair`) as strings. Example: "unaffable" -> ['un', '##aff', '##able']"""
+        if not isinstance(text, str) or (pair is not None and not isinstance(pair, str)):
+            raise TokenizerError("tokenize takes a string (and optionally a pair string)")
+        ids = self.encode(text, pair, add_special_tokens=add_special_tokens)
+        return self.convert_ids_to_tokens(ids)
+
+    def convert_tokens_to_ids(self, tokens):
+        """Token string(s) -> id(s); a token not in the vocabulary maps to the [UNK] id."""
+        unk = self.unk_token_id
+        if isinstance(tokens, str):
+            return self.vocab.get(tokens, unk)
+        return [self.vocab.get(t, unk) for t in tokens]
+
+    def convert_ids_to_tokens(self, ids, skip_special_tokens=False):
+        """Id(s) -> token string(s). An id past the vocabulary gives None, as transformers' Rust path does (the
+        official checkpoints have 30,528 embedding rows for 30,522 tokens)."""
+        if _is_int(ids):
+            return self._id_to_token(int(ids))
+        ids = self._as_id_list(ids)
+        return [self._id_to_token(i) for i in ids if not (skip_special_tokens and i in self._special_ids)]
+
+    def _id_to_token(self, i):
+        if i < 0:
+            raise TokenizerError(f"token ids must be >= 0, got {i}")
+        return self.ids_to_tokens[i] if i < len(self.ids_to_tokens) else None
+
+    # ---- the special-token layout ([CLS] A [SEP] B [SEP]) -------------------------------------------
+
+    def num_special_tokens_to_add(self, pair=False):
+        return 3 if pair else 2
+
+    def build_inputs_with_special_tokens(self, token_ids_0, token_ids_1=None):
+        """[CLS] A [SEP] or [CLS] A [SEP] B [SEP] (the slow tokenizer's method; v5's Rust one has no such method)."""
+        out = [self.cls_token_id] + list(token_ids_0) + [self.sep_token_id]
+        if token_ids_1 is not None:
+            out += list(token_ids_1) + [self.sep_token_id]
+        return out
+
+    def create_token_type_ids_from_sequences(self, token_ids_0, token_ids_1=None):
+        """0 for [CLS] A [SEP], 1 for B [SEP]."""
+        out = [0] * (len(token_ids_0) + 2)
+        if token_ids_1 is not None:
+            out += [1] * (len(token_ids_1) + 1)
+        return out
+
+    def get_special_tokens_mask(self, token_ids_0, token_ids_1=None, already_has_special_tokens=False):
+        """1 where `build_inputs_with_special_tokens` would put a special token; with
+        `already_has_special_tokens=True`, 1 on every id of a special token ([PAD], [UNK] and [MASK] included)."""
+        if already_has_special_tokens:
+            if token_ids_1 is not None:
+                raise TokenizerError("already_has_special_tokens=True takes one list of ids that already has them")
+            return [1 if i in self._special_ids else 0 for i in self._as_id_list(token_ids_0)]
+        out = [1] + [0] * len(token_ids_0) + [1]
+        if token_ids_1 is not None:
+            out += [0] * len(token_ids_1) + [1]
+        return out
+
+    # ---- encoding ----------------------------------------------------------------------------------
+
+    def encode(self, text, text_pair=None, add_special_tokens=True, **kwargs):
+        """The input ids of one text (or pair): `tok(text, text_pair, ...)["input_ids"]`."""
+        if not isinstance(text, str):
+            raise TokenizerError("encode takes one string; call the tokenizer itself for a batch")
+        return self(text, text_pair, add_special_tokens=add_special_tokens, **kwargs)["input_ids"]
+
+    def __call__(self, text, text_pair=None, *, add_special_tokens=True, padding=False, truncation=None,
+                 max_length=None, stride=0, pad_to_multiple_of=None, padding_side=None, return_tensors=None,
+                 return_token_type_ids=None, return_attention_mask=None, return_overflowing_tokens=False,
+                 return_special_tokens_mask=False, return_offsets_mapping=False, return_length=False):
+        """Tokenize a text, a pair, or a batch of either, the way transformers' `BertTokenizer.__call__` does.
+
+        Returns a `BatchEncoding` with `input_ids`, `token_type_ids` and `attention_mask` (plus what the
+        `return_*` flags ask for). Lists for one text, lists of lists for a batch; `return_tensors="np"` gives
+        int64 arrays of shape [batch, length] (offsets: [batch, length, 2]).
+        """
+        pairs, is_batched = _as_pairs(text, text_pair)
+        padding, truncation, max_length = self._resolve_strategies(
+            padding, truncation, max_length, stride, pad_to_multiple_of)
+        if padding_side is None:
+            padding_side = self.padding_side
+        elif padding_side not in ("right", "left"):
+            raise TokenizerError(f"padding_side must be 'right' or 'left', got {padding_side!r}")
+        if return_tensors not in (None, "np"):
+            raise TokenizerError(f"return_tensors={return_tensors!r}: only 'np' (NumPy) or None (lists) "
+                                 "are supported")
+
+        with cycle_collector_paused():
+            encodings, sample_of = [], []
+            for index, (a, b) in enumerate(pairs):
+                for enc in self._encode_pair(a, b, add_special_tokens, truncation, max_length, stride,
+                                             return_offsets_mapping, return_overflowing_tokens):
+                    encodings.append(enc)
+                    sample_of.append(index)
+            return self._collate(encodings, sample_of, padding, max_length, pad_to_multiple_of, padding_side,
+                                 return_tensors, is_batched, return_token_type_ids, return_attention_mask,
+                                 return_overflowing_tokens, return_special_tokens_mask, return_offsets_mapping,
+                                 return_length)
+
+    def _resolve_strategies(self, padding, truncation, max_length, stride, pad_to_multiple_of):
+        """transformers' `_get_padding_truncation_strategies`, with its errors made TokenizerErrors."""
+        _check_int(max_length, "max_length", 0)
+        _check_int(stride, "stride", 0, allow_none=False)
+        _check_int(pad_to_multiple_of, "pad_to_multiple_of", 1)
+        # kept from transformers: max_length alone (no padding, truncation unset) means "truncate to it"
+        if truncation is None:
+            truncation = "longest_first" if max_length is not None and padding is False else "do_not_truncate"
+        padding = _lookup(_PADDING, padding, "padding")
+        truncation = _lookup(_TRUNCATION, truncation, "truncation")
+        if max_length is None:
+            unlimited = self.model_max_length > NO_LIMIT
+            if padding == "max_length":
+                padding = "do_not_pad" if unlimited else padding
+            if truncation != "do_not_truncate":
+                truncation = "do_not_truncate" if unlimited else truncation
+            if padding == "max_length" or truncation != "do_not_truncate":
+                max_length = self.model_max_length
+        n_special = self.num_special_tokens_to_add(False)
+        if truncation != "do_not_truncate" and n_special <= max_length < stride + n_special:
+            # tokenizers' check when transformers enables truncation, made before looking at the text
+            raise TokenizerError(f"stride={stride} is too large for max_length={max_length}: it may be at most "
+                                 f"max_length minus the {n_special} special tokens of a sequence")
+        if (truncation != "do_not_truncate" and padding != "do_not_pad" and pad_to_multiple_of is not None
+                and max_length % pad_to_multiple_of != 0):
+            raise TokenizerError(f"truncation to max_length={max_length} and padding to a multiple of "
+                                 f"{pad_to_multiple_of} conflict: max_length must be a multiple of it")
+        return padding, truncation, max_length
+
+    def _encode_pair(self, a, b, add_special_tokens, truncation, max_length, stride, with_offsets,
+                     keep_overflow):
+        """The encodings of one (a, b) item: the truncated one first, then the overflowing windows if asked.
+
+        Each encoding is a tuple (ids, type_ids, special_tokens_mask, offsets or None).
+        """
+        ids_a, offsets_a = self._encode(a, with_offsets)
+        ids_b, offsets_b = self._encode(b, with_offsets) if b is not None else (None, None)
+        if truncation == "do_not_truncate":
+            return [self._wrap(ids_a, offsets_a, ids_b, offsets_b, add_special_tokens)]
+
+        n_special = self.num_special_tokens_to_add(b is not None) if add_special_tokens else 0
+        if max_length < n_special:
+            raise TokenizerError(f"max_length={max_length} is smaller than the {n_special} special tokens "
+                                 f"every {'pair' if b is not None else 'sequence'} needs")
+        len_b = None if ids_b is None else len(ids_b)
+        keep_a, keep_b = truncated_lengths(len(ids_a), len_b, max_length - n_special, truncation)
+        windows_a = truncation_windows(len(ids_a), keep_a, stride)
+        windows_b = truncation_windows(len_b, keep_b, stride) if ids_b is not None else [None]
+        # Rust's Encoding::merge_with order: (A0, B0), then each later A window with every B window, then
+        # A0 with the later B windows (REFERENCE §7.5: 9 encodings for 10+10 tokens, max_length=12, stride=1)
+        order = [(windows_a[0], windows_b[0])]
+        if keep_overflow:
+            order += [(wa, wb) for wa in windows_a[1:] for wb in windows_b]
+            order += [(windows_a[0], wb) for wb in windows_b[1:]]
+        return [self._wrap(ids_a[wa[0]:wa[1]], None if offsets_a is None else offsets_a[wa[0]:wa[1]],
+                           None if wb is None else ids_b[wb[0]:wb[1]],
+                           None if wb is None or offsets_b is None else offsets_b[wb[0]:wb[1]],
+                           add_special_tokens)
+                for wa, wb in order]
+
+    def _wrap(self, ids_a, offsets_a, ids_b, offsets_b, add_special_tokens):
+        """Add [CLS] A [SEP] (B [SEP]) with their token types, special-token mask and (0, 0) offsets."""
+        n_a, n_b = len(ids_a), (0 if ids_b is None else len(ids_b))
+        if not add_special_tokens:
+            ids = ids_a if ids_b is None else ids_a + ids_b
+            types = [0] * n_a + [1] * n_b
+            special = [0] * (n_a + n_b)
+            offsets = None if offsets_a is None else (offsets_a if ids_b is None else offsets_a + offsets_b)
+            return ids, types, special, offsets
+        cls, sep = self.cls_token_id, self.sep_token_id
+        if ids_b is None:
+            ids = [cls, *ids_a, sep]
+            types = [0] * (n_a + 2)
+            special = [1, *[0] * n_a, 1]
+            offsets = None if offsets_a is None else [(0, 0), *offsets_a, (0, 0)]
+        else:
+            ids = [cls, *ids_a, sep, *ids_b, sep]
+            types = [0] * (n_a + 2) + [1] * (n_b + 1)
+            special = [1, *[0] * n_a, 1, *[0] * n_b, 1]
+            offsets = None if offsets_a is None else [(0, 0), *offsets_a, (0, 0), *offsets_b, (0, 0)]
+        return ids, types, special, offsets
+
+    def _collate(self, encodings, sample_of, padding, max_length, pad_to_multiple_of, padding_side,
+                 return_tensors, is_batched, return_token_type_ids, return_attention_mask,
+                 return_overflowing_tokens, return_special_tokens_mask, return_offsets_mapping, return_length):
+        """Pad the encodings to a common length if asked and lay them out as a BatchEncoding."""
+        lengths = [len(enc[0]) for enc in encodings]
+        target = None
+        if padding == "longest":  # Rust pads to the longest first window of each sample (overflow may be longer)
+            target = max((n for n, i, previous in zip(lengths, sample_of, [None] + sample_of) if i != previous),
+                         default=0)
+        elif padding == "max_length":
+            target = max_length
+        if target is not None and pad_to_multiple_of:
+            target = -(-target // pad_to_multiple_of) * pad_to_multiple_of
+
+        fields = {"input_ids": [enc[0] for enc in encodings]}
+        if return_token_type_ids is not False:
+            fields["token_type_ids"] = [enc[1] for enc in encodings]
+        if return_attention_mask is not False:
+            fields["attention_mask"] = [[1] * n for n in lengths]
+        if return_special_tokens_mask:
+            fields["special_tokens_mask"] = [enc[2] for enc in encodings]
+        if return_offsets_mapping:
+            fields["offset_mapping"] = [enc[3] for enc in encodings]
+        if target is not None:
+            fill = {"input_ids": self.pad_token_id, "token_type_ids": self.pad_token_type_id,
+                    "attention_mask": 0, "special_tokens_mask": 1, "offset_mapping": (0, 0)}
+            for key, rows in fields.items():
+                fields[key] = [_pad(row, target, fill[key], padding_side) for row in rows]
+        if return_length:
+            fields["length"] = [len(row) for row in fields["input_ids"]]
+        if return_overflowing_tokens:
+            fields["overflow_to_sample_mapping"] = sample_of
+
+        if return_tensors == "np":
+            return BatchEncoding((key, _to_array(key, rows)) for key, rows in fields.items())
+        if not is_batched and not return_overflowing_tokens:  # one text: drop the batch level of list fields
+            return BatchEncoding((key, rows[0] if isinstance(rows[0], list) else rows) for key, rows in fields.items())
+        return BatchEncoding(fields)
+
+    # ---- decoding ------------------------------------------------------------------------------------
+
+    def decode(self, token_ids, skip_special_tokens=False, clean_up_tokenization_spaces=None):
+        """Ids -> text, as transformers v5 does: the WordPiece decoder (`##` glued, per-token cleanup), then
+        transformers' cleanup on the whole string only if `clean_up_tokenization_spaces` (default False in v5;
+        v4 defaulted to True for BERT, which turns `don ' t` into `don't`). Ids past the vocabulary are skipped.
+        """
+        ids = [token_ids] if _is_int(token_ids) else self._as_id_list(token_ids)
+        tokens = [t for t in self.convert_ids_to_tokens(ids, skip_special_tokens=skip_special_tokens)
+                  if t is not None]
+        text = wordpiece_decode(tokens)
+        if clean_up_tokenization_spaces is None:
+            clean_up_tokenization_spaces = self.clean_up_tokenization_spaces
+        return clean_up_tokenization(text) if clean_up_tokenization_spaces else text
+
+    def batch_decode(self, sequences, skip_special_tokens=False, clean_up_tokenization_spaces=None):
+        """`decode` of each row of a list of id lists or of a 2-D array."""
+        if hasattr(sequences, "ndim") and sequences.ndim != 2:
+            raise TokenizerError(f"batch_decode takes a 2-D array of ids, got shape {sequences.shape}")
+        if isinstance(sequences, dict):
+            sequences = sequences["input_ids"]
+        return [self.decode(row, skip_special_tokens, clean_up_tokenization_spaces) for row in sequences]
+
+    @staticmethod
+    def _as_id_list(ids):
+        """A list of Python ints from a list, tuple or 1-D integer array; TokenizerError otherwise."""
+        if hasattr(ids, "ndim"):
+            if ids.ndim != 1 or ids.dtype.kind not in "iu":
+                raise TokenizerError(f"expected a 1-D integer array of ids, got shape {ids.shape} "
+                                     f"dtype {ids.dtype}")
+            ids = ids.tolist()
+        if not isinstance(ids, (list, tuple)) or not all(_is_int(i) for i in ids):
+            raise TokenizerError(f"expected a list of int token ids, got {ids!r:.80}")
+        return [int(i) for i in ids]
+
+    # ---- loading and saving ----------------------------------------------------------------------------
+
+    @classmethod
+    def from_pretrained(cls, path_or_repo_id, *, revision=None, cache_dir=None, local_files_only=False,
+                        token=None, **kwargs):
+        """Load from a directory or hub repo: the vocabulary of `tokenizer.json` (only that: REFERENCE §7.1), else
+        `vocab.txt`, plus the settings of `tokenizer_config.json` when present. Keyword arguments override the
+        files. (When both vocabulary files exist transformers v5 uses tokenizer.json; in the official repos they
+        hold the same 30,522 tokens.)
+
+        The official SqueezeBERT repos have no `tokenizer_config.json`, so they get our defaults, including
+        `model_max_length=512` (transformers v5 would use int(1e30) and never truncate; see the class docstring).
+        """
+        from .hub import cached_file  # lazily: only loading needs the hub
+
+        def fetch(name):
+            return cached_file(path_or_repo_id, name, revision=revision, cache_dir=cache_dir,
+                               local_files_only=local_files_only, token=token, missing_ok=True)
+
+        settings = {}
+        config_path = fetch(TOKENIZER_CONFIG_FILE)
+        if config_path is not None:
+            settings.update(_settings_from_config(config_path))
+        if "vocab_file" not in kwargs and "vocab" not in kwargs:
+            json_path = fetch(TOKENIZER_FILE)  # transformers v5 prefers it to vocab.txt when both exist
+            if json_path is not None:
+                settings["vocab"] = vocab_from_tokenizer_json(json_path)
+            else:
+                vocab_path = fetch(VOCAB_FILE)
+                if vocab_path is None:
+                    raise TokenizerError(f"{path_or_repo_id} has neither {VOCAB_FILE} nor {TOKENIZER_FILE}")
+                settings["vocab_file"] = vocab_path
+        settings.update(kwargs)
+        return cls(**settings)
+
+    def save_vocabulary(self, save_directory, filename_prefix=None):
+        """Write the vocabulary as `vocab.txt` (one token per line, in id order); returns (path,)."""
+        os.makedirs(save_directory, exist_ok=True)
+        name = (filename_prefix + "-" if filename_prefix else "") + VOCAB_FILE
+        path = os.path.join(save_directory, name)
+        with open(path, "w", encoding="utf-8", newline="\n") as f:
+            f.writelines(token + "\n" for token in self.ids_to_tokens)
+        return (path,)
+
+    def save_pretrained(self, save_directory):
+        """Write `vocab.txt` and `tokenizer_config.json` so that this class and transformers both load them back."""
+        (vocab_path,) = self.save_vocabulary(save_directory)
+        config = {"tokenizer_class": "BertTokenizer", "do_lower_case": self.do_lower_case,
+                  "strip_accents": self.strip_accents, "tokenize_chinese_chars": self.tokenize_chinese_chars,
+                  "model_max_length": self.model_max_length, "padding_side": self.padding_side,
+                  "clean_up_tokenization_spaces": self.clean_up_tokenization_spaces,
+                  **self.special_tokens_map}
+        config_path = os.path.join(save_directory, TOKENIZER_CONFIG_FILE)
+        with open(config_path, "w", encoding="utf-8") as f:
+            json.dump(config, f, indent=2, ensure_ascii=False)
+            f.write("\n")
+        return config_path, vocab_path
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# small helpers
+
+_CONFIG_KEYS = ("do_lower_case", "strip_accents", "tokenize_chinese_chars", "model_max_length", "padding_side",
+                "clean_up_tokenization_spaces", *SPECIAL_TOKEN_NAMES)
+
+
+def _settings_from_config(path):
+    """The settings we understand from a `tokenizer_config.json`; special tokens may be saved as AddedToken dicts."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            config = json.load(f)
+    except ValueError as e:
+        raise TokenizerError(f"{path} is not valid JSON: {e}") from None
+    if not isinstance(config, dict):
+        raise TokenizerError(f"{path} must hold a JSON object")
+    settings = {}
+    for key in _CONFIG_KEYS:
+        value = config.get(key)
+        if value is None and key != "strip_accents":
+            continue
+        if key in SPECIAL_TOKEN_NAMES and isinstance(value, dict):
+            value = value.get("content")
+        if key == "model_max_length" and isinstance(value, float):
+            value = int(value)
+        settings[key] = value
+    return settings
+
+
+def _is_int(x):
+    return isinstance(x, int) and not isinstance(x, bool) or (hasattr(x, "dtype") and getattr(x, "ndim", 1) == 0
+                                                               and x.dtype.kind in "iu")
+
+
+def _pad(row, target, fill, side):
+    missing = target - len(row)
+    if missing <= 0:
+        return row
+    return row + [fill] * missing if side == "right" else [fill] * missing + row
+
+
+def _to_array(key, rows):
+    """int64 array of a field: [batch] for length and overflow_to_sample_mapping, [batch, length] for the others
+    ([batch, length, 2] for offsets). Rows of unequal length are an error (transformers makes object arrays)."""
+    import numpy as np
+
+    if key in ("length", "overflow_to_sample_mapping"):
+        return np.array(rows, dtype=np.int64)
+    lengths = {len(row) for row in rows}
+    if len(lengths) > 1:
+        raise TokenizerError(f"return_tensors='np' needs equal lengths but {key} rows have lengths "
+                             f"{sorted(lengths)}: pass padding=True (or padding='max_length')")
+    shape = (len(rows), lengths.pop() if lengths else 0) + ((2,) if key == "offset_mapping" else ())
+    return np.array(rows, dtype=np.int64).reshape(shape)
+
