@@ -10,6 +10,20 @@ from .errors import (CheckpointError, ConfigError, InvalidInputError, SqueezeBer
 from .heads import (SqueezeBertForMaskedLM, SqueezeBertForMultipleChoice, SqueezeBertForQuestionAnswering,
                     SqueezeBertForSequenceClassification, SqueezeBertForTokenClassification)
 from .modeling import SqueezeBertModel
-from .tokenization import SqueezeBertTokenizer
-from .tokenization_base import BatchEncoding
-from .tokenization_fast import SqueezeBertTokenizerFast
+
+# the tokenizers (and the `regex` module they use) are imported on first use (PEP 562): models load faster
+_LAZY = {"SqueezeBertTokenizer": "tokenization", "SqueezeBertTokenizerFast": "tokenization_fast",
+         "BatchEncoding": "tokenization_base"}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["SqueezeBertConfig", "SqueezeBertModel", "SqueezeBertForMaskedLM", "SqueezeBertForSequenceClassification",
+           "SqueezeBertForMultipleChoice", "SqueezeBertForTokenClassification", "SqueezeBertForQuestionAnswering",
+           *_LAZY, "SqueezeBertError", "ConfigError", "InvalidInputError", "TokenizerError", "CheckpointError",
+           "UnsafeCheckpointError"]

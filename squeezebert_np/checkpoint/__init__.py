@@ -1,6 +1,15 @@
-"""Checkpoint files without torch: reading (safetensors, pytorch_model.bin), writing safetensors, and key mapping."""
-from .files import load_weights, read_checkpoint_file
-from .safetensors_io import load_safetensors, save_safetensors
-from .torch_bin import load_torch_bin
+"""Checkpoint files without torch: reading (safetensors, pytorch_model.bin), writing safetensors, and key mapping.
 
-__all__ = ["load_weights", "read_checkpoint_file", "load_safetensors", "save_safetensors", "load_torch_bin"]
+The readers are imported on first use (PEP 562), so `import squeezebert_np` does not pay for zipfile and pickle.
+"""
+import importlib
+
+_EXPORTS = {"load_weights": "files", "read_checkpoint_file": "files", "load_safetensors": "safetensors_io",
+            "save_safetensors": "safetensors_io", "load_torch_bin": "torch_bin"}
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
