@@ -16,7 +16,18 @@ from .pretrained import SqueezeBertPreTrainedModel
 
 
 class _HeadModel(SqueezeBertPreTrainedModel):
-    """A base model under `transformer` plus a head; `_run_base` runs the base with the caller's flags."""
+    """A base model under `transformer` plus a head (built by the subclass's `_build_head`), then the weights:
+    initialised as transformers does without a state dict, loaded from it otherwise."""
+
+    def __init__(self, config, state_dict=None, *, seed=0):
+        self.config = config
+        self.transformer = SqueezeBertModel(config, state_dict=SqueezeBertModel.BUILD_ONLY)
+        self._build_head(config)
+        self._post_init(state_dict, seed)
+
+    @property
+    def num_labels(self):
+        return self.config.num_labels
 
     def _run_base(self, input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
                   output_attentions, output_hidden_states):
@@ -91,11 +102,8 @@ class SqueezeBertForMaskedLM(_HeadModel):
     _tied_weights_keys = {"cls.predictions.decoder.bias": "cls.predictions.bias",
                           "cls.predictions.decoder.weight": "transformer.embeddings.word_embeddings.weight"}
 
-    def __init__(self, config, state_dict=None, *, seed=0):
-        self.config = config
-        self.transformer = _bare(config)
+    def _build_head(self, config):
         self.cls = SqueezeBertOnlyMLMHead(config)
-        self._post_init(state_dict, seed)
 
     def __call__(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
                  inputs_embeds=None, labels=None, output_attentions=None, output_hidden_states=None, return_dict=None):
@@ -138,12 +146,8 @@ def sequence_classification_loss(config, logits, labels):
 class SqueezeBertForSequenceClassification(_HeadModel):
     """A linear classifier on the pooled first token: num_labels logits (3 for squeezebert-mnli)."""
 
-    def __init__(self, config, state_dict=None, *, seed=0):
-        self.config = config
-        self.num_labels = config.num_labels
-        self.transformer = _bare(config)
+    def _build_head(self, config):
         self.classifier = Linear(config.hidden_size, config.num_labels)
-        self._post_init(state_dict, seed)
 
     def __call__(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
                  inputs_embeds=None, labels=None, output_attentions=None, output_hidden_states=None, return_dict=None):
@@ -168,11 +172,8 @@ def _flatten_choices(value, name, shape, trailing=0):
 class SqueezeBertForMultipleChoice(_HeadModel):
     """Scores each of C candidate sequences with one pooled logit; softmax over the choices."""
 
-    def __init__(self, config, state_dict=None, *, seed=0):
-        self.config = config
-        self.transformer = _bare(config)
+    def _build_head(self, config):
         self.classifier = Linear(config.hidden_size, 1)
-        self._post_init(state_dict, seed)
 
     def __call__(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
                  inputs_embeds=None, labels=None, output_attentions=None, output_hidden_states=None, return_dict=None):
@@ -202,12 +203,8 @@ class SqueezeBertForMultipleChoice(_HeadModel):
 class SqueezeBertForTokenClassification(_HeadModel):
     """A linear classifier on every position (label padding -100: it is not masked automatically)."""
 
-    def __init__(self, config, state_dict=None, *, seed=0):
-        self.config = config
-        self.num_labels = config.num_labels
-        self.transformer = _bare(config)
+    def _build_head(self, config):
         self.classifier = Linear(config.hidden_size, config.num_labels)
-        self._post_init(state_dict, seed)
 
     def __call__(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
                  inputs_embeds=None, labels=None, output_attentions=None, output_hidden_states=None, return_dict=None):
@@ -234,11 +231,8 @@ def _positions(value, name, n):
 class SqueezeBertForQuestionAnswering(_HeadModel):
     """Extractive QA: a start and an end logit per position (no dropout before qa_outputs, as in transformers)."""
 
-    def __init__(self, config, state_dict=None, *, seed=0):
-        self.config = config
-        self.transformer = _bare(config)
+    def _build_head(self, config):
         self.qa_outputs = Linear(config.hidden_size, config.num_labels)
-        self._post_init(state_dict, seed)
 
     def __call__(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
                  inputs_embeds=None, start_positions=None, end_positions=None, output_attentions=None,
@@ -262,7 +256,3 @@ class SqueezeBertForQuestionAnswering(_HeadModel):
         out = QuestionAnsweringModelOutput(loss, start_logits, end_logits, base.hidden_states, base.attentions)
         return self._finish(out, return_dict)
 
-
-def _bare(config):
-    """The base model's modules, weights not yet set: the head model initialises or loads them all at once."""
-    return SqueezeBertModel(config, state_dict=SqueezeBertModel.BUILD_ONLY)

@@ -255,14 +255,9 @@ class SqueezeBertTokenizer(TokenizerBase):
     (REFERENCE §7.5). A `tokenizer_config.json` with its own `model_max_length` still wins.
     """
 
-    def __init__(self, vocab_file=None, do_lower_case=True, unk_token="[UNK]", sep_token="[SEP]",
-                 pad_token="[PAD]", cls_token="[CLS]", mask_token="[MASK]", tokenize_chinese_chars=True,
-                 strip_accents=None, model_max_length=512, **kwargs):
-        super().__init__(vocab_file=vocab_file, do_lower_case=do_lower_case, unk_token=unk_token,
-                         sep_token=sep_token, pad_token=pad_token, cls_token=cls_token, mask_token=mask_token,
-                         tokenize_chinese_chars=tokenize_chinese_chars, strip_accents=strip_accents,
-                         model_max_length=model_max_length, **kwargs)
-        self.basic_tokenizer = BasicTokenizer(do_lower_case, tokenize_chinese_chars, strip_accents)
+    def __init__(self, vocab_file=None, **kwargs):   # the settings and their defaults: TokenizerBase.__init__
+        super().__init__(vocab_file=vocab_file, **kwargs)
+        self.basic_tokenizer = BasicTokenizer(self.do_lower_case, self.tokenize_chinese_chars, self.strip_accents)
         self.wordpiece_tokenizer = WordpieceTokenizer(self.vocab, self.unk_token, self.max_input_chars_per_word)
 
     def _tokenize(self, text):
