@@ -7,6 +7,7 @@ multiple of 8, the NVIDIA pretraining convention), so their embedding table has 
 import copy
 import json
 import os
+import warnings
 
 from .errors import ConfigError
 from .functional import ACTIVATIONS
@@ -70,11 +71,13 @@ class SqueezeBertConfig:
         self._extra_keys = list(kwargs)
         for name, value in kwargs.items():   # unknown keys: kept, like transformers
             setattr(self, name, value)
-        if id2label is not None:
+        if id2label is not None and (num_labels is None or num_labels == len(id2label)):
             self.id2label = {int(i): str(label) for i, label in dict(id2label).items()}
-            if num_labels is not None and num_labels != len(self.id2label):
-                raise ConfigError(f"num_labels={num_labels} does not match id2label, which has {len(self.id2label)} entries")
         else:
+            if id2label is not None:       # transformers: num_labels wins, the label names are regenerated
+                warnings.warn(f"num_labels={num_labels} differs from the {len(id2label)} entries of id2label: "
+                              f"using LABEL_0..LABEL_{num_labels - 1}", stacklevel=3)
+                label2id = None
             self.num_labels = 2 if num_labels is None else num_labels
         self.label2id = ({str(k): int(v) for k, v in dict(label2id).items()} if label2id is not None
                          else {label: i for i, label in self.id2label.items()})

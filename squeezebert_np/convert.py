@@ -10,6 +10,7 @@ word embeddings and the `position_ids` buffer are not written (transformers v5 w
 Every tensor is checked against the config's shapes before anything is written.
 """
 import argparse
+import logging
 import os
 import shutil
 import warnings
@@ -29,10 +30,10 @@ TIED_COPIES = {"cls.predictions.decoder.weight": PREFIX + "embeddings.word_embed
                "cls.predictions.decoder.bias": "cls.predictions.bias"}
 
 
-def converted_state_dict(weights, dtype):
+def converted_state_dict(weights, dtype, tie_word_embeddings=True):
     """The tensors to write: legacy names renamed, tied copies and buffers dropped, floats cast to `dtype`."""
     sd = {rename_legacy(k): v for k, v in weights.items() if not k.endswith("position_ids")}
-    for copy, source in TIED_COPIES.items():
+    for copy, source in TIED_COPIES.items() if tie_word_embeddings else ():
         if copy in sd and source in sd and np.array_equal(sd[copy], sd[source]):
             del sd[copy]
     return {k: np.ascontiguousarray(v, dtype=np.dtype(dtype) if v.dtype.kind == "f" else v.dtype)
@@ -51,10 +52,15 @@ def convert_checkpoint(src, dst, dtype="float32"):
         raise CheckpointError(f"no config.json in {folder}: the converter needs the model's config beside the weights")
     config = SqueezeBertConfig.from_json_file(os.path.join(folder, "config.json"))
     weights, _ = load_weights(src)
-    with warnings.catch_warnings():                        # a headless checkpoint lacks the pooler: fine here
-        warnings.simplefilter("ignore")
-        SqueezeBertModel(config, state_dict=weights)      # checks every base-model shape against the config
-    tensors = converted_state_dict(weights, dtype)
+    with warnings.catch_warnings():                        # a headless checkpoint lacks the pooler, and head
+        warnings.simplefilter("ignore")                    # keys are "unused" by the base model: fine here
+        logger = logging.getLogger("squeezebert_np")
+        level, logger.level = logger.level, logging.ERROR
+        try:
+            SqueezeBertModel(config, state_dict=weights)  # checks every base-model shape against the config
+        finally:
+            logger.setLevel(level)
+    tensors = converted_state_dict(weights, dtype, config.tie_word_embeddings)
     os.makedirs(dst, exist_ok=True)
     save_safetensors(tensors, os.path.join(dst, "model.safetensors"), metadata={"format": "pt"})
     config.save_pretrained(dst)

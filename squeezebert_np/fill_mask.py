@@ -114,6 +114,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.top_k < 1:
         parser.error("--top-k must be at least 1")
+    if not args.texts and sys.stdin.isatty():
+        parser.error("give a text with [MASK] as an argument (or pipe texts in, one per line)")
     texts = args.texts or [line.rstrip("\n") for line in sys.stdin if line.strip()]
     if not texts:
         parser.error("give a text with [MASK], as an argument or on stdin")

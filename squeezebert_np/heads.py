@@ -51,8 +51,13 @@ def _labels(labels, name, shape, kinds="iu"):
 
 
 def _class_labels(labels, name, shape, num_classes):
-    """Integer class labels in [0, num_classes), or -100 (ignored, as torch's CrossEntropyLoss default)."""
-    a = _labels(labels, name, shape).astype(np.int64)
+    """Integer class labels in [0, num_classes), or -100 (ignored, as torch's CrossEntropyLoss default).
+
+    transformers flattens labels with .view(-1), so any shape with the right number of elements is accepted."""
+    a = np.asarray(labels)
+    if a.size == int(np.prod(shape)) and a.shape != tuple(shape):
+        a = a.reshape(shape)
+    a = _labels(a, name, shape).astype(np.int64)
     bad = (a != -100) & ((a < 0) | (a >= num_classes))
     if bad.any():
         raise InvalidInputError(f"{name} must be class indices in [0, {num_classes}) or -100 (ignored), "

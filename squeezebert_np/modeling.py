@@ -161,7 +161,11 @@ def check_inputs(config, input_ids=None, attention_mask=None, token_type_ids=Non
         _check_range(input_ids, "input_ids", config.vocab_size)
         shape = input_ids.shape
     else:
-        inputs_embeds = np.asarray(inputs_embeds)
+        try:
+            inputs_embeds = np.asarray(inputs_embeds)
+        except ValueError:
+            raise InvalidInputError("inputs_embeds must be a rectangular float array [batch, seq, hidden]; "
+                                    "got ragged nested lists") from None
         if inputs_embeds.dtype.kind not in "fiu" or inputs_embeds.ndim != 3 \
                 or inputs_embeds.shape[2] != config.embedding_size:
             raise InvalidInputError(f"inputs_embeds must be a float array [batch, seq, {config.embedding_size}], "
@@ -182,6 +186,8 @@ def check_inputs(config, input_ids=None, attention_mask=None, token_type_ids=Non
         if value is None:
             return default
         a = _as_int_array(value, name, floats_ok=name == "attention_mask")
+        if name != "attention_mask" and a.ndim == 2 and a.shape[0] == 1 and a.shape[1] == shape[1]:
+            a = np.broadcast_to(a, shape)          # [1, W] rows shared by the batch, as torch broadcasts them
         if a.shape != shape:
             raise InvalidInputError(f"{name} must have the shape of the input, {tuple(shape)}, got {a.shape}")
         if high is not None:

@@ -89,7 +89,11 @@ def zero_shot(text, candidate_labels, model=cli.DEFAULT_NLI_MODEL, *, hypothesis
         raise InvalidInputError("give at least one candidate label")
     if not isinstance(text, str) or not text.strip():
         raise InvalidInputError("the text to classify must be a non-empty string")
-    if "{}" not in hypothesis_template:
+    try:                               # the pipeline's test: formatting with the label must change the template
+        formats = hypothesis_template.format("x") != hypothesis_template
+    except (IndexError, KeyError, ValueError) as e:
+        raise InvalidInputError(f"the hypothesis template {hypothesis_template!r} does not format: {e}") from None
+    if not formats:
         raise InvalidInputError(f"the hypothesis template must contain {{}} for the label: {hypothesis_template!r}")
     clf, tokenizer = cli.load(SqueezeBertForSequenceClassification, SqueezeBertTokenizerFast, model, revision,
                               cache_dir, local_files_only, token)

@@ -33,9 +33,12 @@ class SqueezeBertPreTrainedModel(Module):
             self.loading_info = self.load_state_dict(state_dict, seed=seed)
 
     def _tie_weights(self, skip=()):
-        """Make each tied target the same array as its source (the decoder weight only if tie_word_embeddings)."""
+        """Make each tied target the same array as its source; tie_word_embeddings=False unties them all, as in
+        transformers 5.24 (the decoder then has its own weight and bias)."""
+        if not self.config.tie_word_embeddings:
+            return
         for target, source in self._tied_weights_keys.items():
-            if target in skip or (target.endswith("weight") and not self.config.tie_word_embeddings):
+            if target in skip:
                 continue
             self.set(target, self.get(source))
 

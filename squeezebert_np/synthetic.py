@@ -38,6 +38,6 @@ def synthetic_state_dict(config, model_class=SqueezeBertForMaskedLM, seed=0):
         base_key = key[len("transformer."):] if key.startswith("transformer.") else key
         sd[key] = synthetic_value(base_key, shape, seed)
     for target, source in model_class._tied_weights_keys.items():
-        if target in sd and (config.tie_word_embeddings or target.endswith("bias")):
+        if target in sd and config.tie_word_embeddings:
             sd[target] = sd[source]
     return sd

@@ -212,3 +212,10 @@ def test_help_has_examples():
                    "squeezebert_np.download"):
         result = run([module, "--help"])
         assert result.returncode == 0 and "example" in result.stdout.lower(), module
+
+
+@pytest.mark.parametrize("template", ["{} and {}", "{} {", "{} {0}", "no slot"])
+def test_bad_zero_shot_template_is_one_line(template):
+    result = run(["squeezebert_np.nli", "--model", "nobody/nothing", "--offline", "--zero-shot", "text",
+                  "--labels", "a,b", "--template", template])
+    one_line_error(result, "template")

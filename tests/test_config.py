@@ -89,3 +89,14 @@ def test_bad_json_files(tmp_path):
     (tmp_path / "config.json").write_text("[1, 2]")
     with pytest.raises(ConfigError, match="JSON object"):
         SqueezeBertConfig.from_pretrained(tmp_path)
+
+
+def test_num_labels_override_regenerates_saved_labels(tmp_path):
+    """A saved config has id2label; from_pretrained(..., num_labels=5) rebuilds it, as transformers does."""
+    SqueezeBertConfig(id2label={0: "neg", 1: "pos"}).save_pretrained(tmp_path)
+    with pytest.warns(UserWarning, match="num_labels=5"):
+        config = SqueezeBertConfig.from_pretrained(tmp_path, num_labels=5)
+    assert config.num_labels == 5 and config.id2label[4] == "LABEL_4" and config.label2id["LABEL_4"] == 4
+    transformers = pytest.importorskip("transformers")
+    theirs = transformers.SqueezeBertConfig.from_pretrained(tmp_path, num_labels=5)
+    assert theirs.id2label == config.id2label

@@ -26,7 +26,7 @@ def model(name, **overrides):
     ("SqueezeBertForMaskedLM", dict(labels=np.full((2, 4), 30)), r"in \[0, 30\) or -100.*found 30"),
     ("SqueezeBertForMaskedLM", dict(labels=np.zeros((2, 4))), r"labels must be integers, got dtype float64"),
     ("SqueezeBertForSequenceClassification", dict(labels=np.array([0, 3])), r"in \[0, 3\).*found 3"),
-    ("SqueezeBertForSequenceClassification", dict(labels=np.array([[0], [1]])), r"shape \(2,\)"),
+    ("SqueezeBertForSequenceClassification", dict(labels=np.array([0, 1, 2])), r"shape \(2,\)"),
     ("SqueezeBertForSequenceClassification", dict(labels=np.zeros((2, 2), np.float32)), r"shape \(2, 3\)"),
     ("SqueezeBertForTokenClassification", dict(labels=np.array([[0, 1, 2, -5], [0, 0, 0, 0]])), r"found -5"),
     ("SqueezeBertForQuestionAnswering", dict(start_positions=[1, 2, 3], end_positions=[1, 2]), r"start_positions"),
@@ -88,3 +88,28 @@ def test_every_head_loads_the_headless_layout():
         assert own in str(caught[0].message)
         assert np.array_equal(head.transformer.encoder.layers[0].attention.query.weight,
                               base["encoder.layers.0.attention.query.weight"])
+
+
+def test_label_shapes_transformers_accepts():
+    """transformers views labels as -1: [N, 1] class labels and flat token labels work; [1, W] positions broadcast."""
+    clf = model("SqueezeBertForSequenceClassification", num_labels=3)
+    assert clf(IDS, labels=np.array([[0], [2]])).loss == clf(IDS, labels=np.array([0, 2])).loss
+    tok = model("SqueezeBertForTokenClassification", num_labels=3)
+    labels = np.array([[0, 1, 2, 1], [2, 2, 0, -100]])
+    assert tok(IDS, labels=labels.reshape(-1)).loss == tok(IDS, labels=labels).loss
+    base = model("SqueezeBertModel")
+    pos = np.array([[3, 2, 1, 0]])
+    assert np.array_equal(base(IDS, position_ids=pos).last_hidden_state,
+                          base(IDS, position_ids=np.repeat(pos, 2, 0)).last_hidden_state)
+
+
+def test_untied_decoder_when_tie_word_embeddings_is_false():
+    """transformers 5.24: tie_word_embeddings=False unties weight and bias; a missing decoder.bias is initialised."""
+    config = SqueezeBertConfig(**SMALL, tie_word_embeddings=False)
+    sd = synthetic_state_dict(config, squeezebert_np.SqueezeBertForMaskedLM, seed=2)
+    assert sd["cls.predictions.decoder.weight"] is not sd["transformer.embeddings.word_embeddings.weight"]
+    del sd["cls.predictions.decoder.bias"]
+    with pytest.warns(UserWarning, match="cls.predictions.decoder.bias"):
+        mlm = squeezebert_np.SqueezeBertForMaskedLM(config, sd)
+    assert mlm.cls.predictions.decoder.bias is not mlm.cls.predictions.bias
+    assert np.all(mlm.cls.predictions.decoder.bias == 0)

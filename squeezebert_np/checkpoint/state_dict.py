@@ -6,7 +6,8 @@ The rules (REFERENCE.md §4.5-4.6), applied in this order:
    checkpoint loaded into SqueezeBertModel);
 3. buffers and heads no class uses are dropped silently: `*.position_ids` (a non-persistent buffer in
    transformers), `cls.seq_relationship.*` (the pretraining checkpoint's sentence-order head);
-4. tied weights: the MLM decoder shares the word embeddings and `cls.predictions.bias`. A tied key absent from the
+4. tied weights (unless tie_word_embeddings is False): the MLM decoder shares the word embeddings and
+   `cls.predictions.bias`. A tied key absent from the
    file takes its partner's array; a checkpoint holding only the decoder's copy fills its partner; two different
    stored values stay separate (transformers warns and does not tie them);
 5. every remaining key must have the model's shape (else an error naming key and shapes); floating arrays are
@@ -64,9 +65,9 @@ def resolve_ties(mapped, tied, tie_word_embeddings):
     `tied` maps a target key to its source key, e.g. decoder.weight -> word_embeddings.weight.
     """
     untied = []
+    if not tie_word_embeddings:                            # transformers 5.24: no tie at all, each key its own
+        return untied
     for target, source in tied.items():
-        if target.endswith("weight") and not tie_word_embeddings:
-            continue
         if target in mapped and source in mapped:
             if mapped[target] is not mapped[source] and not np.array_equal(mapped[target], mapped[source]):
                 untied.append(target)
