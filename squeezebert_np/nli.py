@@ -23,7 +23,7 @@ import numpy as np
 
 from . import cli
 from . import functional as F
-from .errors import InvalidInputError
+from .errors import InvalidInputError, TokenizerError
 from .heads import SqueezeBertForSequenceClassification
 from .tokenization_fast import SqueezeBertTokenizerFast
 
@@ -56,8 +56,12 @@ def label_names_for(config, label_names=None):
 def pair_logits(model, tokenizer, premises, hypotheses):
     """Logits [N, num_labels] for (premise, hypothesis) pairs, truncating premises to fit (as the pipeline does)."""
     limit = model.config.max_position_embeddings
-    enc = tokenizer(list(premises), list(hypotheses), padding=True, truncation="only_first", max_length=limit,
-                    return_tensors="np")
+    try:
+        enc = tokenizer(list(premises), list(hypotheses), padding=True, truncation="only_first", max_length=limit,
+                        return_tensors="np")
+    except TokenizerError:
+        raise InvalidInputError(f"the hypothesis alone is too long: premise and hypothesis must fit in {limit} "
+                                "tokens, and only the premise is truncated") from None
     full = tokenizer(list(premises), list(hypotheses))["input_ids"]
     if any(len(ids) > limit for ids in full):
         print(f"warning: a premise was truncated to fit {limit} tokens", file=sys.stderr)
