@@ -5,6 +5,7 @@ become one line on stderr and exit status 1; argparse's usage errors exit with 2
 """
 import argparse
 import functools
+import os
 import sys
 
 from .errors import SqueezeBertError
@@ -35,6 +36,9 @@ def run(main_function, argv=None):
     """Run a command's main, turning expected errors into one line on stderr and exit status 1."""
     try:
         main_function(argv)
+    except BrokenPipeError:                      # e.g. `... | head`: the reader left, nothing to report
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(0)
     except (SqueezeBertError, OSError) as e:
         message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         print(f"error: {message}", file=sys.stderr)
