@@ -4,20 +4,28 @@
 against the reference path, and the goldens against transformers, at 1e-5) with every change below made for a
 measured reason (benchmarks/README.md has the figures):
 
-1. Layout [C, T], T = N*W: the whole batch's tokens side by side as columns. A grouped 1x1 conv is then g plain
-   GEMMs [Cout/g, Cin/g] @ [Cin/g, T] on contiguous blocks (one np.matmul, no copies), and batch 8 makes one GEMM
-   8x wider instead of 8 small ones: OpenBLAS gets closer to its peak on wide operands.
-2. Attention reads q, k, v as strided views of [C, T] (np.matmul hands strided-but-unit-stride operands to BLAS
-   with a leading dimension, no copy) and writes the context straight back into [C, T] with `out=`.
-3. GELU in float32, in place, in cache-sized chunks (`gelu_`), with an error bound measured by tests/test_fast.py instead of the reference
-   float64 erf: the reference GELU was ~80% of a forward.
-4. Elementwise work (GELU, LayerNorm, softmax) is split over a few threads (NumPy ufuncs release the GIL and run
-   on one core; BLAS already uses every core, so without this the elementwise share grows with the thread count).
-5. In-place updates (bias, residual, LayerNorm, softmax) instead of fresh temporaries: fewer page faults.
+1. Layout [C, T], T = N*W: the batch's tokens side by side as columns. A grouped 1x1 conv is then g plain GEMMs
+   [Cout/g, Cin/g] @ [Cin/g, t] on contiguous row blocks (one np.matmul into a reused buffer, no copies), and a
+   batch makes each GEMM wider instead of making more small ones: OpenBLAS gets closer to its peak.
+2. Blocks: the layer runs on blocks of whole sequences (about BLOCK_COLUMNS tokens), and everything after the
+   attention on tiles of TILE_COLUMNS tokens, with buffers reused from block to block (`Scratch`): no temporary
+   of the batch's full size, no fresh pages (page faults) in every layer, and the layer output overwrites its
+   input block.
+3. Attention reads q, k, v as strided views of [C, t] (np.matmul hands strided-but-unit-stride operands to BLAS
+   with a leading dimension, no copy), writes the context straight into [C, t] with `out=`, scales q instead of
+   the scores and divides the context instead of the probabilities (the smaller arrays).
+4. GELU in float32, in place, in cache-sized chunks (`gelu_`), with an error bound measured by tests/test_fast.py
+   instead of the reference float64 erf: the reference GELU was ~80% of a forward.
+5. Threads. With several sequences the batch is split into one group of sequences per thread, each run through
+   every layer with single-threaded GEMMs (data parallelism: nothing to synchronise); with one sequence the GEMMs
+   use OpenBLAS's threads and the elementwise work (GELU, LayerNorm, softmax) is split over ours (NumPy ufuncs
+   release the GIL but run on one core).
 
 Switch:  `with squeezebert_np.fast.disable(): model(...)` runs the reference path; `fast.set_enabled(False)` turns
-it off for the process; `fast.set_num_threads(n)` sets the elementwise threads (default: the CPUs this process
-may use, as OpenBLAS does). Parameters are only read, never written (they may be read-only memory maps).
+it off for the process; `fast.set_num_threads(n)` sets our threads (default: the CPUs this process may use, as
+OpenBLAS does). The batch split of 5. uses at most as many threads as OpenBLAS is set to, so a `threadpoolctl`
+limit or OPENBLAS_NUM_THREADS=1 turns it off; it sets OpenBLAS to 1 thread while it runs and restores it after.
+Parameters are only read, never written (they may be read-only memory maps).
 """
 import contextlib
 import math
@@ -89,7 +97,7 @@ def get_num_threads():
 def _parallel(fn, pieces):
     """Run fn(piece) for every piece, over the pool when there is more than one thread."""
     global _pool
-    if _num_threads == 1 or len(pieces) == 1:
+    if _num_threads == 1 or len(pieces) == 1 or getattr(_state, "inline", False):
         for p in pieces:
             fn(p)
         return
@@ -98,6 +106,74 @@ def _parallel(fn, pieces):
         _pool = ThreadPoolExecutor(_num_threads, thread_name_prefix="squeezebert_np")
     for f in [_pool.submit(fn, p) for p in pieces]:
         f.result()
+
+
+def _inline(fn):
+    """fn run with `_parallel` inline: for the workers of a data-parallel forward, which already use every core."""
+    def run(piece):
+        _state.inline = True
+        try:
+            fn(piece)
+        finally:
+            _state.inline = False
+    return run
+
+
+# OpenBLAS's thread count, read and set through its C API (as threadpoolctl does, without depending on it): the
+# data-parallel forward runs one sequence group per core with single-threaded GEMMs.
+_blas_api = None
+_blas_lock = threading.Lock()
+_blas_users = 0
+_blas_saved = 1
+
+
+def _openblas_api():
+    """(get_num_threads, set_num_threads) of the OpenBLAS loaded by NumPy, or None (not Linux, another BLAS)."""
+    global _blas_api
+    if _blas_api is None:
+        _blas_api = False
+        try:
+            import ctypes
+            with open("/proc/self/maps") as maps:
+                paths = sorted({line.split()[-1] for line in maps if "openblas" in line.lower() and ".so" in line})
+            for path in paths:
+                lib = ctypes.CDLL(path)
+                for prefix in ("scipy_", ""):
+                    for suffix in ("64_", "_64", ""):
+                        get = getattr(lib, f"{prefix}openblas_get_num_threads{suffix}", None)
+                        set_ = getattr(lib, f"{prefix}openblas_set_num_threads{suffix}", None)
+                        if get is not None and set_ is not None:
+                            get.restype, get.argtypes, set_.restype, set_.argtypes = ctypes.c_int, [], None, [ctypes.c_int]
+                            _blas_api = (get, set_)
+                            return _blas_api
+        except (OSError, ValueError):
+            pass
+    return _blas_api or None
+
+
+def blas_threads():
+    """OpenBLAS's current thread count (None if it cannot be read)."""
+    api = _openblas_api()
+    return api[0]() if api else None
+
+
+@contextlib.contextmanager
+def _single_threaded_blas():
+    """OpenBLAS at 1 thread inside the block, restored after (nested and concurrent uses share one saved value)."""
+    global _blas_users, _blas_saved
+    get, set_ = _openblas_api()
+    with _blas_lock:
+        if _blas_users == 0:
+            _blas_saved = get()
+            set_(1)
+        _blas_users += 1
+    try:
+        yield
+    finally:
+        with _blas_lock:
+            _blas_users -= 1
+            if _blas_users == 0:
+                set_(_blas_saved)
 
 
 def _split(n, parts, multiple=1):
@@ -114,17 +190,19 @@ def _split(n, parts, multiple=1):
 # and, with t = 1/(1 + P a) in (0, 1] (Abramowitz & Stegun 7.1.26's change of variable, which maps [0, inf) to a
 # bounded interval where erfc(a/sqrt2) exp(a^2/2) is smooth):
 #     q(a) = a exp(-a^2/2) t U(t),   U(t) = erfc(a/sqrt2) exp(a^2/2) (1 + P a) / 2,   U(0) = P/sqrt(2 pi)
-# U is interpolated at import by a degree-8 Chebyshev series on t in [0, 1], computed from math.erfc (no magic
-# constants), then evaluated in float32 by Horner's rule in the monomial basis of t.
+# U is interpolated at import by a degree-7 Chebyshev series on t in [0, 1], computed from math.erfc (no magic
+# constants), then evaluated in float32 by Horner's rule in the monomial basis of t. P = 0.425 minimises the
+# interpolation error at degree 7 (a scan of P in [0.15, 0.9]); degree 6 could not meet the bound below, degree 8
+# costs two more passes over the data for accuracy that float32 rounding then hides.
 # Error bound, measured rather than proven: |gelu_fast - gelu_exact| <= 2e-7 + 4e-7 |gelu_exact| for float32 x up to
 # 1.7e38 (above, x + |x| overflows). The approximation itself (the float32-rounded coefficients evaluated in float64)
-# is within 2.6e-8 of q on a 10^6-point grid of [0, 12]; float32 rounding of the ~30 operations adds the rest.
+# is within 8e-8 of q on a 2*10^5-point grid of [0, 12]; float32 rounding of the ~25 operations adds the rest.
 # tests/test_fast.py checks the bound on a 4e6-point grid of [-12, 12] and on every float32 in [1, 2) and [-2, -1);
-# the worst case found is about a third of the bound. For scale: one float32 ulp at 1.0 is 1.2e-7, and
+# the worst case found is half the bound. For scale: one float32 ulp at 1.0 is 1.2e-7, and
 # transformers' own CPU erf (A&S 7.1.26) is accurate to 1.5e-7.
 
-_GELU_P = 0.35
-_GELU_DEGREE = 8
+_GELU_P = 0.425
+_GELU_DEGREE = 7
 
 
 def _gelu_u(t):
@@ -149,14 +227,15 @@ _GELU_COEFFS = [np.float32(c) for c in chebyshev.cheb2poly(chebyshev.chebinterpo
      for j in range(_GELU_DEGREE + 1)])]                   # Chebyshev on s in [-1, 1] -> monomials in t = (s+1)/2
 
 _GELU_COEFFS_X2 = [np.float32(2 * c) for c in _GELU_COEFFS]   # doubling is exact: 2 q(a) in the same roundings
-_GELU_CHUNK = 16384       # elements per in-place step: the ~4 live chunk buffers stay in L2
+_GELU_CHUNK = 32768       # elements per in-place step: the 4 live 128 KB chunk buffers stay in L2 (measured:
+                          # 16384 is ~20% slower, each NumPy call's fixed cost then shows)
+_GELU_INV_P = np.float32(1 / _GELU_P)
 
 
 def _gelu_chunk(x, a, t, e):  # x: [k] float32, updated in place; a, t, e: [k] scratch
     np.abs(x, out=a)
-    np.multiply(a, np.float32(_GELU_P), out=t)
-    t += np.float32(1)
-    np.divide(np.float32(1), t, out=t)                        # t = 1 / (1 + P a)
+    np.add(a, _GELU_INV_P, out=t)
+    np.divide(_GELU_INV_P, t, out=t)                          # t = 1 / (1 + P a) = (1/P) / (1/P + a)
     c = _GELU_COEFFS_X2
     np.multiply(t, c[-1], out=e)                              # Horner: e = 2 U(t)
     for coef in c[-2:0:-1]:
@@ -165,8 +244,8 @@ def _gelu_chunk(x, a, t, e):  # x: [k] float32, updated in place; a, t, e: [k] s
     e += c[0]
     e *= t                                                    # 2 t U(t)
     e *= a                                                    # 2 a t U(t)
-    np.multiply(a, np.float32(-0.5), out=t)
-    t *= a
+    np.square(a, out=t)
+    t *= np.float32(-0.5)
     np.exp(t, out=t)                                          # exp(-a^2/2)
     e *= t                                                    # 2 q(|x|)
     x += a                                                    # 2 max(x, 0), exactly (np.maximum is 4x slower)
@@ -202,29 +281,49 @@ def gelu(x):  # [...] -> [...] float32
 # the encoder in the [C, T] layout
 # ---------------------------------------------------------------------------------------------------------------
 
-def conv(x, conv1d):  # [Cin, T] -> [Cout, T]
-    """A grouped 1x1 conv as g GEMMs over contiguous row blocks (one batched np.matmul), plus the bias in place."""
+BLOCK_COLUMNS = 512   # tokens per block: whole sequences, about this many columns (one sequence if longer)
+TILE_COLUMNS = 512    # tokens per feed-forward tile inside a block: its [3072, tile] GELU input stays in cache
+
+
+class Scratch:
+    """Named float32 buffers reused by every block and layer of one forward: fresh arrays of a few MB each
+    would be fresh pages every time (page faults, zeroing), and a tile that is reused stays in cache."""
+
+    def __init__(self):
+        self._buffers = {}
+
+    def get(self, name, shape):
+        size = math.prod(shape)
+        buf = self._buffers.get(name)
+        if buf is None or buf.size < size:
+            buf = self._buffers[name] = np.empty(size, np.float32)
+        return buf[:size].reshape(shape)
+
+
+def conv_(x, conv1d, out):  # [Cin, t] (a column block: rows may be strided) -> out [Cout, t], bias added
+    """A grouped 1x1 conv as g GEMMs over contiguous row blocks (one batched np.matmul into `out`), plus the
+    bias in place while the tile is still in cache."""
     g = conv1d.groups
     w = conv1d.weight
     c_out, c_in_g = w.shape[0], w.shape[1]
     t = x.shape[1]
-    y = np.matmul(w.reshape(g, c_out // g, c_in_g), x.reshape(g, c_in_g, t))   # [g, Cout/g, T]
-    y = y.reshape(c_out, t)
-    y += conv1d.bias[:, None]
-    return y
+    np.matmul(w.reshape(g, c_out // g, c_in_g), x.reshape(g, c_in_g, t), out=out.reshape(g, c_out // g, t))
+    out += conv1d.bias[:, None]
+    return out
 
 
-def layer_norm_(x, weight, bias, eps):  # [C, T] -> the same array, normalised over C (axis 0), in place
-    """F.layer_norm over the channel axis of [C, T], in place, column blocks split over the threads."""
+def layer_norm_(x, weight, bias, eps, scratch=None):  # [C, t] -> the same array, normalised over C, in place
+    """F.layer_norm over the channel axis of [C, t], in place, column blocks split over the threads; `scratch`
+    (a [C, t] buffer) holds the squares, else a temporary does."""
     c, t = x.shape
     inv_c = np.float32(1 / c)
 
     def run(span):
         a, b = span
         xs = x[:, a:b]
-        mean = xs.sum(axis=0) * inv_c             # as x.mean: float32 pairwise sum, then / C
+        mean = xs.sum(axis=0) * inv_c             # as x.mean: float32 sum, then / C
         xs -= mean
-        var = np.square(xs).sum(axis=0) * inv_c
+        var = np.square(xs, out=None if scratch is None else scratch[:, a:b]).sum(axis=0) * inv_c
         var += np.float32(eps)
         np.sqrt(var, out=var)
         xs /= var
@@ -236,60 +335,97 @@ def layer_norm_(x, weight, bias, eps):  # [C, T] -> the same array, normalised o
 
 
 def softmax_(s):  # [N, h, W, W] -> the same array, softmax over the last axis, in place
+    """The reference softmax in place (exp of the shifted scores, divided by their sum), rows split over the
+    threads. The encoder below uses `exp_shifted_` and divides the context instead."""
+    exp_shifted_(s, normalise=True)
+    return s
+
+
+def exp_shifted_(s, normalise=False):  # [..., W] -> row sums [...]: s becomes exp(s - max(s)) (divided by the sum)
+    """The softmax's numerators in place, row by row (the max subtracted first, as F.softmax, so exp never
+    overflows), and their sums; with `normalise`, the softmax itself."""
     if not s.flags.c_contiguous:
-        raise ValueError("softmax_ needs a C-contiguous array")
+        raise ValueError("softmax needs a C-contiguous array")
     rows = s.reshape(-1, s.shape[-1])
+    sums = np.empty(rows.shape[0], np.float32)
 
     def run(span):
         a, b = span
         r = rows[a:b]
         r -= r.max(axis=-1, keepdims=True)
         np.exp(r, out=r)
-        r /= r.sum(axis=-1, keepdims=True)
+        r.sum(axis=-1, out=sums[a:b])
+        if normalise:
+            r /= sums[a:b, None]
 
     _parallel(run, _split(rows.shape[0], min(_num_threads, max(1, rows.shape[0] // 64))))
-    return s
+    return sums.reshape(s.shape[:-1])
 
 
-def attention(x, layer, n, mask, keep_scores):  # [C, T], ..., [N, 1, 1, W] | None -> [C, T], [N, h, W, W] | None
-    att = layer.attention
+def attention_block(x, att, n, mask, kept, scratch):  # [C, n*W] whole sequences, [n,1,1,W] | None -> [C, n*W]
+    """Self-attention over a block of whole sequences. Two rearrangements of F.attention, exact up to rounding:
+    q is scaled by 1/sqrt(d) before q k^T (for d = 64 the factor is 1/8 and the result bit-identical), and the
+    softmax's division by the row sum is applied to the context [d, W] instead of the probabilities [W, W]."""
     c, t = x.shape
     w = t // n
     h = att.num_attention_heads
     d = c // h
-    q, k, v = conv(x, att.query), conv(x, att.key), conv(x, att.value)
-    q4 = q.reshape(h, d, n, w).transpose(2, 0, 3, 1)            # [N, h, W, d] (strided view)
-    k4 = k.reshape(h, d, n, w).transpose(2, 0, 1, 3)            # [N, h, d, W]
-    v4 = v.reshape(h, d, n, w).transpose(2, 0, 1, 3)            # [N, h, d, W]
-    scores = np.empty((n, h, w, w), np.float32)                 # C-contiguous (matmul's own output would follow
+    q = conv_(x, att.query, scratch.get("q", (c, t)))
+    q *= np.float32(1 / math.sqrt(d))
+    k = conv_(x, att.key, scratch.get("k", (c, t)))
+    v = conv_(x, att.value, scratch.get("v", (c, t)))
+    q4 = q.reshape(h, d, n, w).transpose(2, 0, 3, 1)            # [n, h, W, d] (strided views of [C, t])
+    k4 = k.reshape(h, d, n, w).transpose(2, 0, 1, 3)            # [n, h, d, W]
+    v4 = v.reshape(h, d, n, w).transpose(2, 0, 1, 3)            # [n, h, d, W]
+    scores = scratch.get("scores", (n, h, w, w))                # C-contiguous (matmul's own output would follow
     np.matmul(q4, k4, out=scores)                               # the strided inputs' axis order)
-    scores /= np.float32(math.sqrt(d))
     if mask is not None:
         scores += mask
-    kept = scores.copy() if keep_scores else None
-    probs = softmax_(scores)
-    context = np.empty((h, d, n, w), np.float32)               # = [C, T]
-    np.matmul(v4, probs.transpose(0, 1, 3, 2), out=context.transpose(2, 0, 1, 3))   # context^T = v^T probs^T
-    return context.reshape(c, t), kept
+    if kept is not None:
+        kept[...] = scores
+    sums = exp_shifted_(scores)                                 # [n, h, W]; scores now exp(s - max)
+    context = scratch.get("context", (h, d, n, w))              # = [C, t]
+    np.matmul(v4, scores.transpose(0, 1, 3, 2), out=context.transpose(2, 0, 1, 3))   # context^T = v^T e^T
+    context /= sums.transpose(1, 0, 2)[:, None]                 # [h, 1, n, W]: the softmax's denominators
+    return context.reshape(c, t)
 
 
-def encoder_layer(x, layer, n, mask, keep_scores):  # [C, T] -> [C, T], scores | None
-    context, scores = attention(x, layer, n, mask, keep_scores)
-    pa = layer.post_attention
-    a = conv(context, pa.conv1d)
-    a += x
-    layer_norm_(a, pa.layernorm.weight, pa.layernorm.bias, pa.layernorm.eps)
-    inter = layer.intermediate
-    hmid = conv(a, inter.conv1d)
-    if inter.act == "gelu":
-        gelu_(hmid)
-    else:
-        hmid = F.ACTIVATIONS[inter.act](hmid)
-    out = layer.output
-    y = conv(hmid, out.conv1d)
-    y += a
-    layer_norm_(y, out.layernorm.weight, out.layernorm.bias, out.layernorm.eps)
-    return y, scores
+def feed_forward_(x, context, layer, scratch):  # [C, t] block of the layer input (overwritten), [C, t] -> x
+    """Everything after attention works token by token, so it runs over column tiles that stay in cache:
+    post-attention conv + residual + LayerNorm, intermediate conv + GELU, output conv + residual + LayerNorm.
+    The layer's output overwrites x (each block of x is read only by its own block)."""
+    c, t = x.shape
+    pa, inter, out = layer.post_attention, layer.intermediate, layer.output
+    for a in range(0, t, TILE_COLUMNS):
+        b = min(t, a + TILE_COLUMNS)
+        xt = x[:, a:b]
+        h1 = conv_(context[:, a:b], pa.conv1d, scratch.get("post", (c, b - a)))
+        h1 += xt
+        layer_norm_(h1, pa.layernorm.weight, pa.layernorm.bias, pa.layernorm.eps, scratch.get("sq", (c, b - a)))
+        mid = conv_(h1, inter.conv1d, scratch.get("mid", (inter.conv1d.weight.shape[0], b - a)))
+        if inter.act == "gelu":
+            gelu_(mid)
+        else:
+            mid[...] = F.ACTIVATIONS[inter.act](mid)
+        conv_(mid, out.conv1d, xt)                              # straight into the layer's output
+        xt += h1
+        layer_norm_(xt, out.layernorm.weight, out.layernorm.bias, out.layernorm.eps, scratch.get("sq", (c, b - a)))
+    return x
+
+
+def encoder_layer_(x, layer, n, mask, kept, scratch):  # [C, T] -> the same array, now the layer's output
+    """One SqueezeBertModule on blocks of whole sequences: attention needs a whole sequence, the rest a token."""
+    c, t = x.shape
+    w = t // n
+    per_block = max(1, BLOCK_COLUMNS // w)
+    for first in range(0, n, per_block):
+        last = min(n, first + per_block)
+        xb = x[:, first * w:last * w]
+        context = attention_block(xb, layer.attention, last - first,
+                                  None if mask is None else mask[first:last],
+                                  None if kept is None else kept[first:last], scratch)
+        feed_forward_(xb, context, layer, scratch)
+    return x
 
 
 def _to_nwc(x, n):  # [C, T] -> [N, W, C] (a contiguous copy)
@@ -299,15 +435,35 @@ def _to_nwc(x, n):  # [C, T] -> [N, W, C] (a contiguous copy)
 
 def encoder_forward(encoder, hidden, mask, keep_hidden=True, keep_scores=True):
     """SqueezeBertEncoder.__call__ in the [C, T] layout: [N, W, C] -> last, hidden states, scores (lists may be
-    empty when not kept; the last hidden state is always returned)."""
+    empty when not kept; the last hidden state is always returned).
+
+    Sequences never meet, so with several threads and several sequences the batch is split into one group of
+    sequences per thread, each taken through every layer with single-threaded GEMMs: no synchronisation at all,
+    where OpenBLAS's own threads meet twice in each of the ~100 GEMMs of a forward and the elementwise work would
+    have to be split again. With one sequence (or one thread) the GEMMs use OpenBLAS's threads as they are."""
     n, w, c = hidden.shape
-    x = np.ascontiguousarray(hidden.reshape(n * w, c).T, dtype=np.float32)    # [C, T]
-    all_hidden, all_scores = [hidden], []
-    for layer in encoder.layers:
-        x, scores = encoder_layer(x, layer, n, mask, keep_scores)
-        if keep_hidden:
-            all_hidden.append(_to_nwc(x, n))
-        if keep_scores:
-            all_scores.append(scores)
-    last = all_hidden[-1] if keep_hidden else _to_nwc(x, n)
-    return last, all_hidden, all_scores
+    x = np.array(hidden.reshape(n * w, c).T, dtype=np.float32, order="C")    # [C, T], our own copy
+    layers = encoder.layers
+    h = layers[0].attention.num_attention_heads if layers else 1
+    hidden_states = [np.empty((n, w, c), np.float32) for _ in layers] if keep_hidden else []
+    all_scores = [np.empty((n, h, w, w), np.float32) for _ in layers] if keep_scores else []
+
+    def run(span):  # sequences [first, last) through every layer, in place in x
+        first, last = span
+        xb = x[:, first * w:last * w]
+        scratch = Scratch()
+        for i, layer in enumerate(layers):
+            encoder_layer_(xb, layer, last - first, None if mask is None else mask[first:last],
+                           all_scores[i][first:last] if keep_scores else None, scratch)
+            if keep_hidden:
+                hidden_states[i][first:last] = xb.reshape(c, last - first, w).transpose(1, 2, 0)
+
+    workers = min(_num_threads, n, blas_threads() or 1)
+    if workers > 1:
+        spans = _split(n, workers)
+        with _single_threaded_blas():
+            _parallel(_inline(run), spans)
+    else:
+        run((0, n))
+    last = hidden_states[-1] if keep_hidden and layers else _to_nwc(x, n)
+    return last, [hidden] + hidden_states, all_scores

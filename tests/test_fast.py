@@ -137,6 +137,61 @@ def test_model_fast_equals_plain(act, padded):
     assert fast_only.hidden_states is None and fast_only.attentions is None
 
 
+@pytest.mark.parametrize("block,tile", [(512, 512), (11, 5), (30, 7), (1, 3)])
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_blocks_tiles_and_threads_change_nothing(monkeypatch, block, tile, threads):
+    """Small blocks and tiles (several per layer, tiles not dividing the block, sequences of 11 tokens) and the
+    batch split over 1-3 threads (5 sequences: uneven groups) against the plain path, hidden states and scores
+    included; OpenBLAS's thread count is the same after the call as before."""
+    monkeypatch.setattr(fast, "BLOCK_COLUMNS", block)
+    monkeypatch.setattr(fast, "TILE_COLUMNS", tile)
+    config = small_config()
+    model = squeezebert_np.SqueezeBertModel(config, synthetic_state_dict(config, squeezebert_np.SqueezeBertModel, 7))
+    ids, mask, types = batch(n=5)
+    old = fast.get_num_threads()
+    blas_before = fast.blas_threads()
+    fast.set_num_threads(threads)
+    try:
+        a, b = both(model, input_ids=ids, attention_mask=mask, token_type_ids=types)
+        single = model(ids[3:4], attention_mask=mask[3:4], token_type_ids=types[3:4])
+    finally:
+        fast.set_num_threads(old)
+    assert fast.blas_threads() == blas_before
+    assert_outputs_close(a, b)
+    assert np.abs(single.last_hidden_state - a.last_hidden_state[3:4]).max() <= MODEL_ATOL
+
+
+def test_batch_split_sets_blas_to_one_thread_and_restores_it(monkeypatch):
+    """The split runs only when OpenBLAS may use several threads, runs its groups with OpenBLAS at 1 thread,
+    and puts the old count back (skipped where NumPy's BLAS is not an OpenBLAS we can reach)."""
+    if fast.blas_threads() is None:
+        pytest.skip("NumPy's BLAS is not OpenBLAS here")
+    get, set_ = fast._openblas_api()
+    config = small_config()
+    model = squeezebert_np.SqueezeBertModel(config, synthetic_state_dict(config, squeezebert_np.SqueezeBertModel, 7))
+    ids, mask, _ = batch(n=4)
+    seen = []
+    real_layer = fast.encoder_layer_
+
+    def spy(*args):
+        seen.append(get())
+        return real_layer(*args)
+
+    monkeypatch.setattr(fast, "encoder_layer_", spy)
+    old_ours, old_blas = fast.get_num_threads(), get()
+    try:
+        fast.set_num_threads(2)
+        for blas in (1, 2):
+            set_(blas)
+            seen.clear()
+            model(ids, attention_mask=mask)
+            assert get() == blas
+            assert seen == [1] * (config.num_hidden_layers * (1 if blas == 1 else 2))   # 2 groups when split
+    finally:
+        set_(old_blas)
+        fast.set_num_threads(old_ours)
+
+
 HEADS = [("SqueezeBertForMaskedLM", {}, lambda n, w: {"labels": np.arange(n * w).reshape(n, w) % 60}),
          ("SqueezeBertForSequenceClassification", {"num_labels": 3}, lambda n, w: {"labels": np.arange(n) % 3}),
          ("SqueezeBertForTokenClassification", {"num_labels": 5}, lambda n, w: {"labels": np.ones((n, w), int)}),
