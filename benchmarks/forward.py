@@ -10,7 +10,10 @@ intra_op_num_threads for ONNX Runtime (the model exported by torch.onnx from the
 The machine may be shared and busy, so absolute times drift: each repeat runs the contenders back to back
 (GEMM peak, ours, torch, ORT, for every shape), and the reported figures are medians over repeats of each time and
 of each per-repeat ratio. "% GEMM peak" is our achieved GFLOP/s over the float32 GEMM peak (a 2048^3 np.matmul)
-measured in the same repeats. --plain adds the reference path (squeezebert_np.fast.disable()) as a column.
+measured in the same repeats. "GEMMs" times the forward's matrix products alone (`gemm_floor`: same shapes and
+weights, nothing elementwise): at 1 thread no NumPy forward can beat it, so "GEMMs/torch" is the floor of
+"ours/torch". --plain adds the reference path (squeezebert_np.fast.disable()) as a column; --plot FILE.png draws
+the times relative to torch (matplotlib).
 
 OPENBLAS_CORETYPE, set on some machines to dodge old OpenBLAS bugs, selects slower kernels; this script re-runs
 itself without it (and OPENBLAS_L2_SIZE) unless --keep-coretype is given, and prints the kernel in use.
@@ -42,6 +45,37 @@ def forward_flops(config, n, w):
                  + ci * c / config.output_groups)
     attention = 2 * 2 * w * c
     return n * (layers * w * (convs + attention) + 2 * c * c)
+
+
+def gemm_floor(model, n, w):
+    """A function running just the matrix products of one forward of `model` at (n, w): every grouped conv and
+    both attention products, with the model's own weights and the fast path's shapes, nothing elementwise. Its
+    time bounds any NumPy forward that leaves the GEMMs to BLAS: the elementwise work can only add to it."""
+    config, t = model.config, n * w
+    c, ci, h = config.hidden_size, config.intermediate_size, config.num_attention_heads
+    rng = np.random.default_rng(0)
+    x, mid = rng.standard_normal((c, t), dtype=np.float32), rng.standard_normal((ci, t), dtype=np.float32)
+    out_c, out_i = np.empty((c, t), np.float32), np.empty((ci, t), np.float32)
+    scores = np.empty((n, h, w, w), np.float32)
+    q4 = x.reshape(h, c // h, n, w).transpose(2, 0, 3, 1)
+    k4 = x.reshape(h, c // h, n, w).transpose(2, 0, 1, 3)
+
+    def conv(conv1d, inp, out):
+        g, weight = conv1d.groups, conv1d.weight
+        np.matmul(weight.reshape(g, weight.shape[0] // g, weight.shape[1]), inp.reshape(g, -1, t),
+                  out=out.reshape(g, -1, t))
+
+    def run():
+        for layer in model.encoder.layers:
+            att = layer.attention
+            for conv1d in (att.query, att.key, att.value):
+                conv(conv1d, x, out_c)
+            np.matmul(q4, k4, out=scores)
+            np.matmul(k4, scores.transpose(0, 1, 3, 2), out=out_c.reshape(h, c // h, n, w).transpose(2, 0, 1, 3))
+            conv(layer.post_attention.conv1d, x, out_c)
+            conv(layer.intermediate.conv1d, x, out_i)
+            conv(layer.output.conv1d, mid, out_c)
+    return run
 
 
 def once(fn):
@@ -79,6 +113,7 @@ def main():
     parser.add_argument("--no-onnx", action="store_true")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--json", help="write the results here")
+    parser.add_argument("--plot", help="draw the times relative to torch into this PNG file")
     args = parser.parse_args()
 
     import torch
@@ -115,14 +150,17 @@ def main():
 
     results = []
     header = (f"\n{'threads':>7} {'shape':>9} {'ours ms':>8} {'torch ms':>8} {'ORT ms':>7} {'ours/torch':>10} "
-              f"{'ours/ORT':>8} {'GFLOP/s':>7} {'%GEMM peak':>10}" + (f" {'plain ms':>9}" if args.plain else ""))
+              f"{'ours/ORT':>8} {'GFLOP/s':>7} {'%GEMM peak':>10} {'GEMMs ms':>8} {'GEMMs/torch':>11}"
+              + (f" {'plain ms':>9}" if args.plain else ""))
     print(header)
     for threads in args.threads:
         torch.set_num_threads(threads)
         fast.set_num_threads(threads)
         with threadpool_limits(limits=threads, user_api="blas"):
+            floors = {shape: gemm_floor(ours, *shape) for shape in SHAPES}
             contenders = {"ours": lambda ids: ours(ids),
-                          "torch": lambda ids: theirs(torch.from_numpy(ids))}
+                          "torch": lambda ids: theirs(torch.from_numpy(ids)),
+                          "gemm": lambda ids: floors[ids.shape]()}
             if threads in sessions:
                 contenders["ort"] = lambda ids, s=sessions[threads]: s.run(None, {"input_ids": ids})
             if args.plain:
@@ -149,19 +187,48 @@ def main():
                 row = {"threads": threads, "shape": list(shape), "ms": {k: 1e3 * v for k, v in med.items()},
                        "ours/torch": float(np.median(t["ours"] / t["torch"])),
                        "ours/ort": float(np.median(t["ours"] / t["ort"])) if "ort" in t else None,
-                       "gflops": forward_flops(config, *shape) / med["ours"] / 1e9, "gemm_peak": peak}
+                       "gflops": forward_flops(config, *shape) / med["ours"] / 1e9, "gemm_peak": peak,
+                       "gemms/torch": float(np.median(t["gemm"] / t["torch"]))}
                 row["peak_fraction"] = row["gflops"] / peak
                 results.append(row)
                 ort_ms = f"{row['ms']['ort']:>7.1f}" if "ort" in t else f"{'-':>7}"
                 ort_ratio = f"{row['ours/ort']:>8.2f}" if "ort" in t else f"{'-':>8}"
                 print(f"{threads:>7} {str(shape):>9} {row['ms']['ours']:>8.1f} {row['ms']['torch']:>8.1f} "
                       f"{ort_ms} {row['ours/torch']:>10.2f} {ort_ratio} {row['gflops']:>7.1f} "
-                      f"{100 * row['peak_fraction']:>9.0f}%" + (f" {row['ms']['plain']:>9.1f}" if args.plain else ""))
+                      f"{100 * row['peak_fraction']:>9.0f}% {row['ms']['gemm']:>8.1f} {row['gemms/torch']:>11.2f}"
+                      + (f" {row['ms']['plain']:>9.1f}" if args.plain else ""))
             print(f"{threads:>7} float32 GEMM peak (2048^3 np.matmul): {peak:.1f} GFLOP/s "
                   f"(min {min(peaks):.1f}, max {max(peaks):.1f} over the repeats)")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"facts": facts, "results": results}, f, indent=1)
+    if args.plot:
+        plot(results, facts, args.plot)
+
+
+def plot(results, facts, path):
+    """Bars of each contender's time / torch's, per shape, one panel per thread count, the targets as lines."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    threads = sorted({r["threads"] for r in results})
+    fig, axes = plt.subplots(1, len(threads), figsize=(5.5 * len(threads), 3.6), sharey=True, squeeze=False)
+    names = [("ours", "squeezebert_np"), ("ort", "ONNX Runtime"), ("gemm", "GEMMs alone")]
+    for ax, th in zip(axes[0], threads):
+        rows = [r for r in results if r["threads"] == th]
+        for i, (key, label) in enumerate(names):
+            ratios = [r["ms"][key] / r["ms"]["torch"] if key in r["ms"] else np.nan for r in rows]
+            ax.bar(np.arange(len(rows)) + (i - 1) * 0.27, ratios, 0.27, label=label)
+        ax.axhline(1.0, color="k", lw=1, label="transformers eager")
+        ax.axhline(0.6 if th == 1 else 1.0, color="r", ls="--", lw=1, label="target (ours)")
+        ax.set_xticks(np.arange(len(rows)), [str(tuple(r["shape"])) for r in rows])
+        ax.set_title(f"{th} thread{'s' if th > 1 else ''}")
+        ax.set_xlabel("(batch, seq)")
+    axes[0][0].set_ylabel("time / transformers eager")
+    axes[0][-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    fig.suptitle(f"SqueezeBertModel forward, float32 ({facts['cpu']}, {facts['date']})", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
 
 
 if __name__ == "__main__":
