@@ -216,9 +216,11 @@ plt.tight_layout()
 # ## The package's default path
 #
 # `squeezebert_np` computes exactly these numbers (notebook 05), but a model call may take a path rearranged for
-# speed: the batch's tokens side by side as one wide matrix, fewer copies, and a float32 GELU that is accurate to a
-# few 1e-7 but many times cheaper. The whole forward, embeddings to pooler, as a user calls it, against the sum of
-# 12 readable layers from above:
+# speed (`squeezebert_np/fast.py`): the tokens of whole sequences side by side as one wide matrix, processed in
+# blocks with reused buffers (no copies, no fresh memory in every layer), and a float32 GELU that is accurate to a
+# few 1e-7 but many times cheaper; with several threads and several sequences, each core takes its own sequences
+# through all 12 layers. The whole forward, embeddings to pooler, as a user calls it, against the sum of 12
+# readable layers from above:
 
 # %%
 ids = np.random.default_rng(0).integers(1000, 30000, (1, 128))
