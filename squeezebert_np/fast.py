@@ -128,22 +128,24 @@ _blas_saved = 1
 
 
 def _openblas_api():
-    """(get_num_threads, set_num_threads) of the OpenBLAS loaded by NumPy, or None (not Linux, another BLAS)."""
+    """(get_num_threads, set_num_threads) of the OpenBLAS NumPy uses, or None (not Linux, or another BLAS)."""
     global _blas_api
     if _blas_api is None:
         _blas_api = False
         try:
             import ctypes
             with open("/proc/self/maps") as maps:
-                paths = sorted({line.split()[-1] for line in maps if "openblas" in line.lower() and ".so" in line})
-            for path in paths:
+                paths = {line.split()[-1] for line in maps if "openblas" in line.lower() and ".so" in line}
+            numpy_dir = os.path.dirname(np.__file__)               # NumPy's own copy first (scipy may load another)
+            for path in sorted(paths, key=lambda p: not p.startswith(numpy_dir)):
                 lib = ctypes.CDLL(path)
                 for prefix in ("scipy_", ""):
                     for suffix in ("64_", "_64", ""):
                         get = getattr(lib, f"{prefix}openblas_get_num_threads{suffix}", None)
                         set_ = getattr(lib, f"{prefix}openblas_set_num_threads{suffix}", None)
                         if get is not None and set_ is not None:
-                            get.restype, get.argtypes, set_.restype, set_.argtypes = ctypes.c_int, [], None, [ctypes.c_int]
+                            get.restype, get.argtypes = ctypes.c_int, []
+                            set_.restype, set_.argtypes = None, [ctypes.c_int]
                             _blas_api = (get, set_)
                             return _blas_api
         except (OSError, ValueError):
