@@ -6,11 +6,12 @@ almost nothing happens per character or per token in Python:
 1. One regex pass cuts the text into pieces: a run of word characters, a run of whitespace, or one other
    character (punctuation, a CJK ideograph). The pieces tile the text, so each piece's start is a running sum
    of lengths.
-2. Each distinct piece is tokenized once and remembered: piece -> (ids, token spans inside the piece, how its
+2. Each distinct piece is tokenized once and remembered: piece -> (ids, where its tokens start and end, how its
    ends behave). Real text repeats its words, so after a few thousand words almost every piece is a
-   dictionary hit. An ASCII word, the commonest miss, is only lower-cased before WordPiece.
-3. The ids of a text are the chained ids of its pieces (itertools.chain, a loop in C); an offset is the piece's
-   start plus the span inside it.
+   dictionary hit. An ASCII word, the commonest miss, is only lower-cased before WordPiece; any other piece is
+   normalised by one `str.translate` over a table of each character's normalised text, filled on demand.
+3. The ids of a text are the chained ids of its pieces (itertools.chain, a loop in C); the offsets are running
+   sums of the pieces' steps (itertools.accumulate, also in C), see `offset_steps`.
 
 The regex is only a fast guess at BERT's word boundaries (its Unicode tables are not Rust's, and a control
 character between two letters vanishes and joins them). So each remembered piece also records whether its first
@@ -23,7 +24,7 @@ the original characters its normalised characters came from ("CAFÉ" -> "cafe" i
 tokens of one Hangul syllable, decomposed into jamo, gets that syllable's span).
 """
 import re
-from itertools import accumulate, chain, repeat
+from itertools import accumulate, chain, compress, pairwise, repeat
 from operator import itemgetter
 
 import regex
@@ -43,6 +44,7 @@ PIECES = regex.compile(rf"[^\s\p{{P}}{_ASCII_PUNCTUATION}{_CJK}]+|\s+|.", regex.
 #   s: separators at both ends (space or punctuation)             t: nothing left after normalisation
 # Two pieces join when an open right end meets an open left end, with only "t" pieces between them.
 _JOIN = re.compile(r"[wr]t*[wl]")
+_WORD = re.compile(r"[^ ]+")  # a word of normalised text (see _NormalizationTable)
 
 CACHE_SIZE = 1 << 17     # remembered pieces; the cache is emptied when full
 CACHE_MAX_PIECE = 128    # longer pieces are tokenized but not remembered
@@ -62,6 +64,61 @@ class _Memo(dict):
                 self.clear()
             self[key] = value
         return value
+
+
+# ---- offsets without a Python loop per token ----
+
+# the fields of a cache entry (SqueezeBertTokenizerFast._tokenize_piece): ids, steps, keep, end letter
+_IDS, _STEPS, _KEEP, _END = map(itemgetter, range(4))
+
+
+def offset_steps(spans, length):
+    """Encode the (start, end) spans of a piece's tokens for `token_offsets`: (steps, keep).
+
+    `steps` are the distances from one position to the next, in the order start, end, start, end... of each token,
+    then (if the last token stops short of it) the end of the piece; `keep` says which positions are token
+    offsets (1) and which one is only the end of the piece (0). Steps can be negative: the three tokens of a
+    Hangul syllable all cover that syllable. Because the steps of consecutive pieces simply follow one another,
+    the offsets of a whole text need no piece starts (`token_offsets`).
+    Example: spans ((0, 2), (2, 5)) of a 6-character piece -> steps (0, 2, 0, 3, 1), keep (1, 1, 1, 1, 0).
+    """
+    steps, position = [], 0
+    for start, end in spans:
+        steps += (start - position, end - start)
+        position = end
+    keep = [1] * len(steps)
+    if position < length or not spans:
+        steps.append(length - position)
+        keep.append(0)
+    return _pack(steps), bytes(keep)
+
+
+def contiguous_steps(lengths):
+    """`offset_steps` of tokens that tile the piece one after the other, from their lengths (so no loop in
+    Python). Example: lengths (2, 3) -> steps (0, 2, 0, 3), keep (1, 1, 1, 1)."""
+    if len(lengths) == 1 and lengths[0] < 256:  # the commonest case: one token, the whole piece
+        return _ONE_TOKEN[lengths[0]]
+    steps = [0] * (2 * len(lengths))
+    steps[1::2] = lengths
+    return (bytes(steps) if max(lengths) < 256 else tuple(steps)), b"\1" * len(steps)
+
+
+def _pack(steps):
+    """Steps as bytes when they fit (bytes are not containers, so the cycle collector never looks at them, and
+    iterating them makes no new ints), else as a tuple."""
+    return bytes(steps) if 0 <= min(steps) and max(steps) < 256 else tuple(steps)
+
+
+_ONE_TOKEN = [(bytes((0, n)), b"\1\1") for n in range(256)]  # (steps, keep) of one token covering n characters
+
+
+def token_offsets(entries):
+    """The (start, end) offsets of the tokens of a text from the cache entries of its pieces, in C: running sums
+    (accumulate) of the pieces' steps give every position, `keep` drops the ends of pieces, and zip(it, it)
+    pairs what is left into (start, end)."""
+    positions = accumulate(chain.from_iterable(map(_STEPS, entries)))
+    it = compress(positions, chain.from_iterable(map(_KEEP, entries)))
+    return list(zip(it, it))
 
 
 def merge_joining_pieces(pieces, ends):
@@ -90,9 +147,8 @@ class SqueezeBertTokenizerFast(TokenizerBase):
     def __init__(self, vocab_file=None, **kwargs):   # the settings and their defaults: TokenizerBase.__init__
         super().__init__(vocab_file=vocab_file, **kwargs)
         basic = BasicTokenizer(self.do_lower_case, self.tokenize_chinese_chars, self.strip_accents)
-        self._normalized = _Memo(basic.normalize)        # char -> its normalised string
-        self._is_punctuation = _Memo(is_punctuation)     # normalised char -> bool
-        self._pieces = _Memo(self._tokenize_piece)       # piece -> (ids, spans inside the piece, end letter)
+        self._table = _NormalizationTable(basic)         # code point -> its normalised text
+        self._pieces = _Memo(self._tokenize_piece)       # piece -> (ids, steps, keep, end letter)
         # WordPiece lookups without building "##" strings: first pieces and continuations in two dicts (a word
         # never contains "#", a punctuation character, so "##x" can only be a continuation); and for each
         # character, the longest entry starting with it, beyond which no candidate can match
@@ -104,87 +160,96 @@ class SqueezeBertTokenizerFast(TokenizerBase):
     def _encode_text(self, text, with_offsets):
         pieces = (ASCII_PIECES if text.isascii() else PIECES).findall(text)
         entries = list(map(self._pieces.__getitem__, pieces))
-        ends = "".join(map(itemgetter(2), entries))
+        ends = "".join(map(_END, entries))
         if _JOIN.search(ends):
             pieces = merge_joining_pieces(pieces, ends)
             entries = list(map(self._pieces.__getitem__, pieces))
-        ids = list(chain.from_iterable(map(itemgetter(0), entries)))
-        if not with_offsets:
-            return ids, None
-        piece_starts = accumulate(map(len, pieces), initial=0)
-        return ids, [(base + start, base + end) for base, spans in zip(piece_starts, map(itemgetter(1), entries))
-                     for start, end in spans]
+        ids = list(chain.from_iterable(map(_IDS, entries)))
+        return ids, token_offsets(entries) if with_offsets else None
 
     # ---- the slow path: once per distinct piece ----
 
     def _tokenize_piece(self, piece):
-        """One piece -> (ids, (start, end) of each token inside the piece, end letter)."""
+        """One piece -> its cache entry: (ids, steps, keep, end letter); steps and keep: see `offset_steps`."""
         if piece.isascii() and piece.isalnum():  # the common case: normalising only lower-cases
-            ids, spans = self._wordpiece(piece.lower() if self.do_lower_case else piece)
-            return ids, spans, "w"
-        normalized = list(map(self._normalized.__getitem__, piece))
-        chars = "".join(normalized)
-        if not chars:
-            return (), (), "t"
-        words = self._word_spans(chars)
-        if len(chars) == len(piece) and max(map(len, normalized)) == 1 and len(words) == 1:
-            ids, spans = self._wordpiece(chars)  # one word, one normalised character per character
-        else:
-            ids, spans = self._tokenize_words(chars, words, normalized)
-        left = chars[0] != " " and not self._is_punctuation[chars[0]]
-        right = chars[-1] != " " and not self._is_punctuation[chars[-1]]
-        return ids, spans, "w" if left and right else "l" if left else "r" if right else "s"
+            ids, lengths = self._wordpiece(piece.lower() if self.do_lower_case else piece)
+            return (ids, *contiguous_steps(lengths), "w")
+        table = self._table
+        if len(table) > CACHE_SIZE:  # keep the table bounded (emptied between pieces, never during one)
+            table.clear()
+        text = piece.translate(table)  # normalised, with spaces around punctuation: one C call
+        if table.irregular.isdisjoint(piece):  # one word, one normalised character per character
+            ids, lengths = self._wordpiece(text)
+            return (ids, *contiguous_steps(lengths), "w")
+        if not text:
+            return ((), *offset_steps((), len(piece)), "t")
+        ids, spans = self._tokenize_words(piece, text)
+        left, right = text[0] != " ", text[-1] != " "  # a word character at that end
+        end = "w" if left and right else "l" if left else "r" if right else "s"
+        return (ids, *offset_steps(spans, len(piece)), end)
 
-    def _tokenize_words(self, chars, words, normalized):
-        """WordPiece each word of the normalised characters and map the token spans back to the piece: a token
-        covers the original characters its first and last normalised characters came from."""
-        origin = list(chain.from_iterable(map(repeat, range(len(normalized)), map(len, normalized))))
+    def _tokenize_words(self, piece, text):
+        """WordPiece each word of the piece's normalised `text` (its runs of non-spaces) and map the token spans back
+        to the piece: a token covers the original characters its first and last normalised characters came from."""
+        lengths = map(len, map(self._table.__getitem__, map(ord, piece)))
+        origin = list(chain.from_iterable(map(repeat, range(len(piece)), lengths)))  # text index -> piece index
         ids, spans = [], []
-        for start, stop in words:
-            word_ids, word_spans = self._wordpiece(chars[start:stop])
+        for word in _WORD.finditer(text):
+            word_ids, token_lengths = self._wordpiece(word.group())
             ids += word_ids
-            spans += [(origin[start + s], origin[start + e - 1] + 1) for s, e in word_spans]
-        return tuple(ids), tuple(spans)
-
-    def _word_spans(self, chars):
-        """(start, stop) of each word of the normalised text: spaces separate, punctuation stands alone."""
-        if " " not in chars and not any(map(self._is_punctuation.__getitem__, chars)):
-            return [(0, len(chars))]
-        spans, start = [], None
-        for i, ch in enumerate(chars):
-            if ch == " " or self._is_punctuation[ch]:
-                if start is not None:
-                    spans.append((start, i))
-                    start = None
-                if ch != " ":
-                    spans.append((i, i + 1))
-            elif start is None:
-                start = i
-        if start is not None:
-            spans.append((start, len(chars)))
-        return spans
+            bounds = accumulate(token_lengths, initial=word.start())  # where each token starts, then the word's end
+            spans += [(origin[start], origin[end - 1] + 1) for start, end in pairwise(bounds)]
+        return tuple(ids), spans
 
     def _wordpiece(self, word):
-        """Greedy longest-match-first, as `WordpieceTokenizer.tokenize`, returning the ids and (start, end) spans of
-        the tokens. Candidates longer than the longest vocabulary entry that starts with the same character are
-        not tried: they cannot match, so the answer is the same."""
-        n = len(word)
+        """Greedy longest-match-first, as `WordpieceTokenizer.tokenize`, returning the ids and the lengths of the
+        tokens (they follow one another from the start of the word). Candidates longer than the longest vocabulary
+        entry that starts with the same character are not tried: they cannot match, so the answer is the same."""
+        n, vocab = len(word), self._first
         if n > self.max_input_chars_per_word:
-            return (self.unk_token_id,), ((0, n),)
-        if word in self._first:  # the commonest case: the whole word is in the vocabulary
-            return (self._first[word],), ((0, n),)
-        ids, spans = [], []
-        vocab, longest, start, stop = self._first, self._longest_first, 0, n - 1  # the whole word was tried
+            return (self.unk_token_id,), (n,)
+        if word in vocab:  # the commonest case: the whole word is in the vocabulary
+            return (vocab[word],), (n,)
+        ids, lengths = [], []
+        longest, start, stop = self._longest_first, 0, n - 1  # the whole word was tried
         while start < n:
-            end = min(stop, start + longest.get(word[start], 0))
-            while end > start and word[start:end] not in vocab:
+            end = start + longest.get(word[start], 0)
+            if end > stop:
+                end = stop
+            while end > start:  # the longest candidate first
+                token = word[start:end]
+                if token in vocab:
+                    break
                 end -= 1
-            if end == start:  # nothing in the vocabulary starts here: the whole word is unknown
-                return (self.unk_token_id,), ((0, n),)
-            ids.append(vocab[word[start:end]])
-            spans.append((start, end))
+            else:  # nothing in the vocabulary starts here: the whole word is unknown
+                return (self.unk_token_id,), (n,)
+            ids.append(vocab[token])
+            lengths.append(end - start)
             vocab, longest, start, stop = self._continuation, self._longest_continuation, end, n
-        return tuple(ids), tuple(spans)
+        return tuple(ids), lengths
+
+
+class _NormalizationTable(dict):
+    """A `str.translate` table filled on demand: code point -> that character's normalised text (BasicTokenizer's
+    rules), with a space on each side of every punctuation character, so that BERT's words are the runs of
+    non-spaces. Example: "É" -> "e", "," -> " , ", "中" -> " 中 ", a control character -> "".
+
+    `irregular` collects the characters met so far that do not become exactly one word character (whitespace,
+    punctuation, CJK, dropped or expanding characters): a piece with none of them normalises character by
+    character into one word.
+    """
+
+    def __init__(self, basic):
+        super().__init__()
+        self.basic, self.irregular = basic, set()
+
+    def __missing__(self, code_point):
+        ch = chr(code_point)
+        text = "".join(f" {c} " if is_punctuation(c) else c for c in self.basic.normalize(ch))
+        if len(text) != 1 or text == " ":
+            self.irregular.add(ch)
+        self[code_point] = text
+        return text
 
 
 def _longest_by_first_char(pieces):
