@@ -441,8 +441,8 @@ def encoder_forward(encoder, hidden, mask, keep_hidden=True, keep_scores=True):
 
     Sequences never meet, so with several threads and several sequences the batch is split into one group of
     sequences per thread, each taken through every layer with single-threaded GEMMs: no synchronisation at all,
-    where OpenBLAS's own threads meet twice in each of the ~100 GEMMs of a forward and the elementwise work would
-    have to be split again. With one sequence (or one thread) the GEMMs use OpenBLAS's threads as they are."""
+    where OpenBLAS's own threads meet in each of the hundreds of GEMM calls of a forward and the elementwise
+    work would have to be split again. With one sequence (or one thread) the GEMMs use OpenBLAS's threads."""
     n, w, c = hidden.shape
     x = np.array(hidden.reshape(n * w, c).T, dtype=np.float32, order="C")    # [C, T], our own copy
     layers = encoder.layers
