@@ -18,8 +18,9 @@ measured reason (benchmarks/README.md has the figures):
    instead of the reference float64 erf: the reference GELU was ~80% of a forward.
 5. Threads. With several sequences the batch is split into one group of sequences per thread, each run through
    every layer with single-threaded GEMMs (data parallelism: nothing to synchronise); with one sequence the GEMMs
-   use OpenBLAS's threads and the elementwise work (GELU, LayerNorm, softmax) is split over ours (NumPy ufuncs
-   release the GIL but run on one core).
+   use OpenBLAS's threads and the elementwise work stays in the calling thread (OpenBLAS's idle threads spin
+   between GEMMs). Only when BLAS has one thread, or is not an OpenBLAS we can see, is the elementwise work
+   (GELU, LayerNorm, softmax) split over ours (NumPy ufuncs release the GIL but run on one core).
 
 Switch:  `with squeezebert_np.fast.disable(): model(...)` runs the reference path; `fast.set_enabled(False)` turns
 it off for the process; `fast.set_num_threads(n)` sets our threads (default: the CPUs this process may use, as
@@ -460,11 +461,15 @@ def encoder_forward(encoder, hidden, mask, keep_hidden=True, keep_scores=True):
             if keep_hidden:
                 hidden_states[i][first:last] = xb.reshape(c, last - first, w).transpose(1, 2, 0)
 
-    workers = min(_num_threads, n, blas_threads() or 1)
+    blas = blas_threads()
+    workers = min(_num_threads, n, blas or 1)
     if workers > 1:
-        spans = _split(n, workers)
         with _single_threaded_blas():
-            _parallel(_inline(run), spans)
+            _parallel(_inline(run), _split(n, workers))
+    elif blas is not None and blas > 1:
+        # OpenBLAS's threads spin for a while after each GEMM: elementwise work split over our threads would
+        # compete with them for the cores (measured 11-18% slower at (1, 128) and (1, 512) on 2 cores)
+        _inline(run)((0, n))
     else:
         run((0, n))
     last = hidden_states[-1] if keep_hidden and layers else _to_nwc(x, n)
