@@ -192,6 +192,53 @@ def test_batch_split_sets_blas_to_one_thread_and_restores_it(monkeypatch):
         fast.set_num_threads(old_ours)
 
 
+def test_one_sequence_keeps_elementwise_work_in_the_calling_thread_when_blas_is_threaded(monkeypatch):
+    """With one sequence, multi-threaded OpenBLAS runs the GEMMs and our elementwise work is not split (it would
+    compete with OpenBLAS's spinning threads); with single-threaded BLAS, it is split over our threads."""
+    if fast.blas_threads() is None:
+        pytest.skip("NumPy's BLAS is not OpenBLAS here")
+    get, set_ = fast._openblas_api()
+    config = small_config()
+    model = squeezebert_np.SqueezeBertModel(config, synthetic_state_dict(config, squeezebert_np.SqueezeBertModel, 7))
+    ids, mask, _ = batch(n=3)
+    ids, mask = ids[1:2], mask[1:2]                  # one (padded) sequence
+    seen = []
+    real_layer = fast.encoder_layer_
+
+    def spy(*args):
+        seen.append((get(), getattr(fast._state, "inline", False)))
+        return real_layer(*args)
+
+    monkeypatch.setattr(fast, "encoder_layer_", spy)
+    old_ours, old_blas = fast.get_num_threads(), get()
+    try:
+        fast.set_num_threads(2)
+        for blas, inline in ((2, True), (1, False)):
+            set_(blas)
+            seen.clear()
+            model(ids, attention_mask=mask)
+            assert seen == [(blas, inline)] * config.num_hidden_layers
+    finally:
+        set_(old_blas)
+        fast.set_num_threads(old_ours)
+
+
+def test_without_a_visible_openblas_the_forward_runs_in_the_calling_thread(monkeypatch):
+    """Another BLAS (MKL, Accelerate): no batch split, elementwise work split over our threads; same numbers."""
+    monkeypatch.setattr(fast, "_blas_api", False)
+    assert fast.blas_threads() is None
+    config = small_config()
+    model = squeezebert_np.SqueezeBertModel(config, synthetic_state_dict(config, squeezebert_np.SqueezeBertModel, 7))
+    ids, mask, types = batch(n=4)
+    old = fast.get_num_threads()
+    try:
+        fast.set_num_threads(2)
+        a, b = both(model, input_ids=ids, attention_mask=mask, token_type_ids=types)
+    finally:
+        fast.set_num_threads(old)
+    assert_outputs_close(a, b)
+
+
 HEADS = [("SqueezeBertForMaskedLM", {}, lambda n, w: {"labels": np.arange(n * w).reshape(n, w) % 60}),
          ("SqueezeBertForSequenceClassification", {"num_labels": 3}, lambda n, w: {"labels": np.arange(n) % 3}),
          ("SqueezeBertForTokenClassification", {"num_labels": 5}, lambda n, w: {"labels": np.ones((n, w), int)}),
