@@ -40,7 +40,8 @@ def __getattr__(name):
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+    import pkgutil
+    return sorted(set(globals()) | set(_LAZY) | {m.name for m in pkgutil.iter_modules(__path__)})
 
 
 if TYPE_CHECKING:  # for static analysers and IDEs only: the same names, eagerly

@@ -112,63 +112,68 @@ def _parallel(fn, pieces):
 def _inline(fn):
     """fn run with `_parallel` inline: for the workers of a data-parallel forward, which already use every core."""
     def run(piece):
+        was_inline = getattr(_state, "inline", False)
         _state.inline = True
         try:
             fn(piece)
         finally:
-            _state.inline = False
+            _state.inline = was_inline
     return run
 
 
 # OpenBLAS's thread count, read and set through its C API (as threadpoolctl does, without depending on it): the
-# data-parallel forward runs one sequence group per core with single-threaded GEMMs.
-_blas_api = None
+# data-parallel forward runs one sequence group per core with single-threaded GEMMs. The count is process-wide:
+# while such a forward runs, other threads' GEMMs are single-threaded too.
+_blas_apis = None        # [(get_num_threads, set_num_threads)] of every OpenBLAS loaded, NumPy's first
 _blas_lock = threading.Lock()
 _blas_users = 0
-_blas_saved = 1
+_blas_saved = []
 
 
-def _openblas_api():
-    """(get_num_threads, set_num_threads) of the OpenBLAS NumPy uses, or None (not Linux, or another BLAS)."""
-    global _blas_api
-    if _blas_api is None:
-        _blas_api = False
+def _openblas_apis():
+    """(get_num_threads, set_num_threads) of each OpenBLAS in the process, NumPy's own first; [] when there is
+    none we can see (not Linux, or another BLAS such as MKL or Accelerate)."""
+    global _blas_apis
+    if _blas_apis is None:
+        apis = []
         try:
             import ctypes
             with open("/proc/self/maps") as maps:
                 paths = {line.split()[-1] for line in maps if "openblas" in line.lower() and ".so" in line}
-            numpy_dir = os.path.dirname(np.__file__)               # NumPy's own copy first (scipy may load another)
+            numpy_dir = os.path.dirname(np.__file__)               # numpy/ and numpy.libs/ of a wheel
             for path in sorted(paths, key=lambda p: not p.startswith(numpy_dir)):
                 lib = ctypes.CDLL(path)
-                for prefix in ("scipy_", ""):
-                    for suffix in ("64_", "_64", ""):
-                        get = getattr(lib, f"{prefix}openblas_get_num_threads{suffix}", None)
-                        set_ = getattr(lib, f"{prefix}openblas_set_num_threads{suffix}", None)
-                        if get is not None and set_ is not None:
-                            get.restype, get.argtypes = ctypes.c_int, []
-                            set_.restype, set_.argtypes = None, [ctypes.c_int]
-                            _blas_api = (get, set_)
-                            return _blas_api
+                for prefix, suffix in [(p, s) for p in ("scipy_", "") for s in ("64_", "_64", "")]:
+                    get = getattr(lib, f"{prefix}openblas_get_num_threads{suffix}", None)
+                    set_ = getattr(lib, f"{prefix}openblas_set_num_threads{suffix}", None)
+                    if get is not None and set_ is not None:
+                        get.restype, get.argtypes = ctypes.c_int, []
+                        set_.restype, set_.argtypes = None, [ctypes.c_int]
+                        apis.append((get, set_))
+                        break
         except (OSError, ValueError):
             pass
-    return _blas_api or None
+        _blas_apis = apis
+    return _blas_apis
 
 
 def blas_threads():
-    """OpenBLAS's current thread count (None if it cannot be read)."""
-    api = _openblas_api()
-    return api[0]() if api else None
+    """OpenBLAS's current thread count (NumPy's OpenBLAS; None if there is none we can read)."""
+    apis = _openblas_apis()
+    return apis[0][0]() if apis else None
 
 
 @contextlib.contextmanager
 def _single_threaded_blas():
-    """OpenBLAS at 1 thread inside the block, restored after (nested and concurrent uses share one saved value)."""
+    """Every OpenBLAS at 1 thread inside the block, restored after (nested and concurrent uses share one saved
+    value; which of the loaded OpenBLAS libraries NumPy calls is not always visible, so all are set)."""
     global _blas_users, _blas_saved
-    get, set_ = _openblas_api()
+    apis = _openblas_apis()
     with _blas_lock:
         if _blas_users == 0:
-            _blas_saved = get()
-            set_(1)
+            _blas_saved = [get() for get, _ in apis]
+            for _, set_ in apis:
+                set_(1)
         _blas_users += 1
     try:
         yield
@@ -176,7 +181,21 @@ def _single_threaded_blas():
         with _blas_lock:
             _blas_users -= 1
             if _blas_users == 0:
-                set_(_blas_saved)
+                for (_, set_), saved in zip(apis, _blas_saved):
+                    set_(saved)
+
+
+def _after_fork_in_child():
+    """A forked child inherits the pool object but not its threads (work sent to it would wait forever) and
+    maybe a lock held by another thread: start afresh."""
+    global _pool, _blas_lock, _blas_users
+    _pool = None
+    _blas_lock = threading.Lock()
+    _blas_users = 0
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _split(n, parts, multiple=1):
@@ -198,7 +217,8 @@ def _split(n, parts, multiple=1):
 # interpolation error at degree 7 (a scan of P in [0.15, 0.9]); degree 6 could not meet the bound below, degree 8
 # costs two more passes over the data for accuracy that float32 rounding then hides.
 # Error bound, measured rather than proven: |gelu_fast - gelu_exact| <= 2e-7 + 4e-7 |gelu_exact| for float32 x up to
-# 1.7e38 (above, x + |x| overflows). The approximation itself (the float32-rounded coefficients evaluated in float64)
+# 1.7e38 (above, x + |x| overflows; +inf gives NaN, not inf: a model with an infinite activation gives NaN either way,
+# at the next LayerNorm). The approximation itself (the float32-rounded coefficients evaluated in float64)
 # is within 8e-8 of q on a 2*10^5-point grid of [0, 12]; float32 rounding of the ~25 operations adds the rest.
 # tests/test_fast.py checks the bound on a 4e6-point grid of [-12, 12] and on every float32 in [1, 2) and [-2, -1);
 # the worst case found is half the bound. For scale: one float32 ulp at 1.0 is 1.2e-7, and
@@ -310,6 +330,8 @@ def conv_(x, conv1d, out):  # [Cin, t] (a column block: rows may be strided) -> 
     w = conv1d.weight
     c_out, c_in_g = w.shape[0], w.shape[1]
     t = x.shape[1]
+    # out may be a column tile of a wider array: splitting its first axis keeps the reshape a view (a copy
+    # would silently receive the result instead)
     np.matmul(w.reshape(g, c_out // g, c_in_g), x.reshape(g, c_in_g, t), out=out.reshape(g, c_out // g, t))
     out += conv1d.bias[:, None]
     return out

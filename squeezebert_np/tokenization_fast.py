@@ -68,8 +68,11 @@ class _Memo(dict):
 
 # ---- offsets without a Python loop per token ----
 
-# the fields of a cache entry (SqueezeBertTokenizerFast._tokenize_piece): ids, steps, keep, end letter
-_IDS, _STEPS, _KEEP, _END = map(itemgetter, range(4))
+# the fields of a cache entry (SqueezeBertTokenizerFast._tokenize_piece), as getters that `map` can call in C
+_IDS = itemgetter(0)     # the piece's token ids
+_STEPS = itemgetter(1)   # its token offsets as steps, see offset_steps
+_KEEP = itemgetter(2)    # which steps are token offsets
+_END = itemgetter(3)     # its end letter (w, l, r, s, t)
 
 
 def offset_steps(spans, length):

@@ -4,6 +4,8 @@ Stated bounds: the float32 GELU is within 2e-7 + 4e-7 |GELU(x)| of the exact one
 reference path to 2e-6 on these small configs (BLAS sums in another order, and the GELU bound), which the goldens
 (tests/test_golden.py, run through the fast path) extend to transformers at 1e-5 on the official architecture.
 """
+import os
+
 import numpy as np
 import pytest
 
@@ -166,7 +168,7 @@ def test_batch_split_sets_blas_to_one_thread_and_restores_it(monkeypatch):
     and puts the old count back (skipped where NumPy's BLAS is not an OpenBLAS we can reach)."""
     if fast.blas_threads() is None:
         pytest.skip("NumPy's BLAS is not OpenBLAS here")
-    get, set_ = fast._openblas_api()
+    get, set_ = fast._openblas_apis()[0]
     config = small_config()
     model = squeezebert_np.SqueezeBertModel(config, synthetic_state_dict(config, squeezebert_np.SqueezeBertModel, 7))
     ids, mask, _ = batch(n=4)
@@ -197,7 +199,7 @@ def test_one_sequence_keeps_elementwise_work_in_the_calling_thread_when_blas_is_
     compete with OpenBLAS's spinning threads); with single-threaded BLAS, it is split over our threads."""
     if fast.blas_threads() is None:
         pytest.skip("NumPy's BLAS is not OpenBLAS here")
-    get, set_ = fast._openblas_api()
+    get, set_ = fast._openblas_apis()[0]
     config = small_config()
     model = squeezebert_np.SqueezeBertModel(config, synthetic_state_dict(config, squeezebert_np.SqueezeBertModel, 7))
     ids, mask, _ = batch(n=3)
@@ -225,7 +227,7 @@ def test_one_sequence_keeps_elementwise_work_in_the_calling_thread_when_blas_is_
 
 def test_without_a_visible_openblas_the_forward_runs_in_the_calling_thread(monkeypatch):
     """Another BLAS (MKL, Accelerate): no batch split, elementwise work split over our threads; same numbers."""
-    monkeypatch.setattr(fast, "_blas_api", False)
+    monkeypatch.setattr(fast, "_blas_apis", [])
     assert fast.blas_threads() is None
     config = small_config()
     model = squeezebert_np.SqueezeBertModel(config, synthetic_state_dict(config, squeezebert_np.SqueezeBertModel, 7))
@@ -237,6 +239,37 @@ def test_without_a_visible_openblas_the_forward_runs_in_the_calling_thread(monke
     finally:
         fast.set_num_threads(old)
     assert_outputs_close(a, b)
+
+
+def _run_in_child(model, ids, queue):
+    queue.put(model(ids).last_hidden_state)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork() on this platform")
+@pytest.mark.filterwarnings("ignore:.*fork.*:DeprecationWarning")
+def test_a_forked_child_runs_the_model():
+    """"Warm up in the parent, then fork workers" (multiprocessing, DataLoader): the child inherits our thread
+    pool without its threads and must not wait on it forever."""
+    import multiprocessing
+    config = small_config()
+    model = squeezebert_np.SqueezeBertModel(config, synthetic_state_dict(config, squeezebert_np.SqueezeBertModel, 7))
+    ids, _, _ = batch(n=4)
+    old = fast.get_num_threads()
+    fast.set_num_threads(2)
+    try:
+        expected = model(ids).last_hidden_state          # the parent's pool now exists
+        context = multiprocessing.get_context("fork")
+        queue = context.Queue()
+        child = context.Process(target=_run_in_child, args=(model, ids, queue))
+        child.start()
+        child.join(60)
+        hung = child.is_alive()
+        if hung:
+            child.kill()
+        assert not hung, "the forked child hung"
+        assert np.array_equal(queue.get(timeout=10), expected)
+    finally:
+        fast.set_num_threads(old)
 
 
 HEADS = [("SqueezeBertForMaskedLM", {}, lambda n, w: {"labels": np.arange(n * w).reshape(n, w) % 60}),
