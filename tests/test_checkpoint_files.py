@@ -10,6 +10,7 @@ import safetensors.numpy
 import torch
 
 from fakehub import FakeHub
+from tiny_models import TINY_SQUEEZEBERT
 from squeezebert_np import hub
 from squeezebert_np.checkpoint.files import WEIGHTS_FILES, load_weights, read_checkpoint_file
 from squeezebert_np.checkpoint.safetensors_io import save_safetensors
@@ -72,10 +73,7 @@ def test_transformers_sharded_save_pretrained(tmp_path):
     """What transformers itself writes for a sharded model loads, key for key (v5 drops the tied decoder)."""
     transformers = pytest.importorskip("transformers")
     torch.manual_seed(0)
-    config = transformers.SqueezeBertConfig(
-        vocab_size=99, hidden_size=32, embedding_size=32, num_hidden_layers=2, num_attention_heads=4,
-        intermediate_size=64, max_position_embeddings=64, q_groups=2, k_groups=2, v_groups=2,
-        post_attention_groups=2, intermediate_groups=4, output_groups=1)
+    config = transformers.SqueezeBertConfig(**TINY_SQUEEZEBERT)
     model = transformers.SqueezeBertForMaskedLM(config)
     model.save_pretrained(tmp_path, max_shard_size="20KB")
     assert (tmp_path / "model.safetensors.index.json").exists()

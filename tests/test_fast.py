@@ -163,47 +163,15 @@ def test_blocks_tiles_and_threads_change_nothing(monkeypatch, block, tile, threa
     assert np.abs(single.last_hidden_state - a.last_hidden_state[3:4]).max() <= MODEL_ATOL
 
 
-def test_batch_split_sets_blas_to_one_thread_and_restores_it(monkeypatch):
-    """The split runs only when OpenBLAS may use several threads, runs its groups with OpenBLAS at 1 thread,
-    and puts the old count back (skipped where NumPy's BLAS is not an OpenBLAS we can reach)."""
+@pytest.fixture
+def blas_spy(monkeypatch):
+    """(set_blas, seen, model): every encoder layer call appends (OpenBLAS's thread count, whether our elementwise
+    work is inline) to `seen`; our threads are 2 and OpenBLAS's count is put back afterwards."""
     if fast.blas_threads() is None:
         pytest.skip("NumPy's BLAS is not OpenBLAS here")
     get, set_ = fast._openblas_apis()[0]
     config = small_config()
     model = squeezebert_np.SqueezeBertModel(config, synthetic_state_dict(config, squeezebert_np.SqueezeBertModel, 7))
-    ids, mask, _ = batch(n=4)
-    seen = []
-    real_layer = fast.encoder_layer_
-
-    def spy(*args):
-        seen.append(get())
-        return real_layer(*args)
-
-    monkeypatch.setattr(fast, "encoder_layer_", spy)
-    old_ours, old_blas = fast.get_num_threads(), get()
-    try:
-        fast.set_num_threads(2)
-        for blas in (1, 2):
-            set_(blas)
-            seen.clear()
-            model(ids, attention_mask=mask)
-            assert get() == blas
-            assert seen == [1] * (config.num_hidden_layers * (1 if blas == 1 else 2))   # 2 groups when split
-    finally:
-        set_(old_blas)
-        fast.set_num_threads(old_ours)
-
-
-def test_one_sequence_keeps_elementwise_work_in_the_calling_thread_when_blas_is_threaded(monkeypatch):
-    """With one sequence, multi-threaded OpenBLAS runs the GEMMs and our elementwise work is not split (it would
-    compete with OpenBLAS's spinning threads); with single-threaded BLAS, it is split over our threads."""
-    if fast.blas_threads() is None:
-        pytest.skip("NumPy's BLAS is not OpenBLAS here")
-    get, set_ = fast._openblas_apis()[0]
-    config = small_config()
-    model = squeezebert_np.SqueezeBertModel(config, synthetic_state_dict(config, squeezebert_np.SqueezeBertModel, 7))
-    ids, mask, _ = batch(n=3)
-    ids, mask = ids[1:2], mask[1:2]                  # one (padded) sequence
     seen = []
     real_layer = fast.encoder_layer_
 
@@ -213,16 +181,38 @@ def test_one_sequence_keeps_elementwise_work_in_the_calling_thread_when_blas_is_
 
     monkeypatch.setattr(fast, "encoder_layer_", spy)
     old_ours, old_blas = fast.get_num_threads(), get()
-    try:
-        fast.set_num_threads(2)
-        for blas, inline in ((2, True), (1, False)):
-            set_(blas)
-            seen.clear()
-            model(ids, attention_mask=mask)
-            assert seen == [(blas, inline)] * config.num_hidden_layers
-    finally:
-        set_(old_blas)
-        fast.set_num_threads(old_ours)
+    fast.set_num_threads(2)
+    yield set_, seen, model
+    set_(old_blas)
+    fast.set_num_threads(old_ours)
+    assert get() == old_blas
+
+
+def test_batch_split_sets_blas_to_one_thread_and_restores_it(blas_spy):
+    """The split runs only when OpenBLAS may use several threads, runs its groups with OpenBLAS at 1 thread,
+    and puts the old count back (skipped where NumPy's BLAS is not an OpenBLAS we can reach)."""
+    set_blas, seen, model = blas_spy
+    ids, mask, _ = batch(n=4)
+    layers = model.config.num_hidden_layers
+    for blas in (1, 2):
+        set_blas(blas)
+        seen.clear()
+        model(ids, attention_mask=mask)
+        assert fast.blas_threads() == blas
+        assert [count for count, _ in seen] == [1] * (layers * (1 if blas == 1 else 2))   # 2 groups when split
+
+
+def test_one_sequence_keeps_elementwise_work_in_the_calling_thread_when_blas_is_threaded(blas_spy):
+    """With one sequence, multi-threaded OpenBLAS runs the GEMMs and our elementwise work is not split (it would
+    compete with OpenBLAS's spinning threads); with single-threaded BLAS, it is split over our threads."""
+    set_blas, seen, model = blas_spy
+    ids, mask, _ = batch(n=3)
+    ids, mask = ids[1:2], mask[1:2]                  # one (padded) sequence
+    for blas, inline in ((2, True), (1, False)):
+        set_blas(blas)
+        seen.clear()
+        model(ids, attention_mask=mask)
+        assert seen == [(blas, inline)] * model.config.num_hidden_layers
 
 
 def test_without_a_visible_openblas_the_forward_runs_in_the_calling_thread(monkeypatch):

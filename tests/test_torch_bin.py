@@ -21,6 +21,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tiny_models import TINY_SQUEEZEBERT
 from squeezebert_np.checkpoint.torch_bin import ALLOWED_GLOBALS, load_torch_bin
 from squeezebert_np.errors import CheckpointError, UnsafeCheckpointError
 
@@ -114,10 +115,7 @@ def test_tiny_squeezebert_float16(tmp_path, tiny_squeezebert, container):
 def tiny_squeezebert():
     transformers = pytest.importorskip("transformers")
     torch.manual_seed(0)
-    config = transformers.SqueezeBertConfig(
-        vocab_size=99, hidden_size=32, embedding_size=32, num_hidden_layers=2, num_attention_heads=4,
-        intermediate_size=64, max_position_embeddings=64, q_groups=2, k_groups=2, v_groups=2,
-        post_attention_groups=2, intermediate_groups=4, output_groups=1)
+    config = transformers.SqueezeBertConfig(**TINY_SQUEEZEBERT)
     return transformers.SqueezeBertForMaskedLM(config).eval()
 
 
