@@ -21,6 +21,8 @@ def add_model_options(parser, default_model):
     parser.add_argument("--cache-dir", default=None, help="Hugging Face cache (default: $HF_HUB_CACHE or "
                                                           "~/.cache/huggingface/hub)")
     parser.add_argument("--offline", action="store_true", help="use only files already in the cache")
+    parser.add_argument("--token", metavar="T", help="hub access token for private or gated repos "
+                                                     "(default: HF_TOKEN, else the `hf auth login` token)")
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
 
 

@@ -39,6 +39,10 @@ class HubError(SqueezeBertError, OSError):
     """Downloading from the hub failed."""
 
 
+class HubArgumentError(HubError, ValueError):
+    """A filename or revision that would leave the cache folder, or a malformed setting (HF_ENDPOINT, a timeout)."""
+
+
 class RepositoryNotFoundError(HubError):
     """The repository does not exist, is private, or the token is wrong."""
 

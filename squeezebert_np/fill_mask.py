@@ -120,7 +120,7 @@ def main(argv=None):
     if not texts:
         parser.error("give a text with [MASK], as an argument or on stdin")
     results = fill_mask(texts, args.model, top_k=args.top_k, revision=args.revision, cache_dir=args.cache_dir,
-                        local_files_only=args.offline)
+                        local_files_only=args.offline, token=args.token)
     if args.json:
         print(json.dumps([{"text": t, "predictions": r} for t, r in zip(texts, results)], indent=1))
     else:

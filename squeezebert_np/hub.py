@@ -28,6 +28,7 @@ import functools
 import hashlib
 import http.client
 import json
+import math
 import os
 import platform
 import re
@@ -41,8 +42,8 @@ import uuid
 from dataclasses import dataclass
 from urllib.parse import quote, urljoin, urlsplit
 
-from .errors import (EntryNotFoundError, GatedRepoError, HubError, LocalEntryNotFoundError, RepositoryNotFoundError,
-                     RevisionNotFoundError)
+from .errors import (EntryNotFoundError, GatedRepoError, HubArgumentError, HubError, LocalEntryNotFoundError,
+                     RepositoryNotFoundError, RevisionNotFoundError)
 
 try:
     import fcntl
@@ -95,7 +96,12 @@ def hub_cache_dir(cache_dir=None):
 
 def hub_endpoint():
     """HF_ENDPOINT without its trailing slash (a mirror, or a test server), else https://huggingface.co."""
-    return (os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
+    endpoint = (os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
+    parts = urlsplit(endpoint)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise HubArgumentError(f"HF_ENDPOINT must be an http:// or https:// URL such as {DEFAULT_ENDPOINT}, "
+                               f"got {endpoint!r}")
+    return endpoint
 
 
 def offline_reason():
@@ -137,9 +143,12 @@ def _seconds(name, default=10.0):
     downloads; 10 s each). It bounds each wait for the server, not the whole download."""
     value = os.environ.get(name)
     try:
-        return float(value) if value else default
+        seconds = float(value) if value else default
     except ValueError:
-        raise HubError(f"{name} must be a number of seconds, got {value!r}") from None
+        seconds = None
+    if seconds is None or not 0 < seconds < math.inf:
+        raise HubArgumentError(f"{name} must be a positive number of seconds, got {value!r}")
+    return seconds
 
 
 # ---- the cache layout (HUB.md §5) ----
@@ -187,14 +196,20 @@ def _cache_lookup(storage, revision, filename):
     """What the cache knows of `filename` at `revision`: its snapshot path, _KNOWN_MISSING, or None (unknown).
 
     The order of huggingface_hub's try_to_load_from_cache: the ref gives the commit, a .no_exist marker says the file
-    is absent at that commit, else the snapshot file is used if it is there."""
+    is absent at that commit, else the snapshot file is used if it is there. One more source than huggingface_hub
+    reads: the full file listing of the commit that `snapshot_download` keeps (trees/<commit>.json). A file it does
+    not list is known to be missing, so that after `python -m squeezebert_np.download` the optional files
+    (tokenizer_config.json, model.safetensors...) need no network to be found absent."""
     commit = _read_ref(storage, revision)
     if commit is None:
         return None
     if os.path.isfile(_no_exist_path(storage, commit, filename)):
         return _KNOWN_MISSING
     path = _snapshot_path(storage, commit, filename)
-    return path if os.path.isfile(path) else None
+    if os.path.isfile(path):
+        return path
+    listing = _read_tree_cache(storage, commit)
+    return _KNOWN_MISSING if listing is not None and filename not in listing else None
 
 
 def _remember_missing(storage, revision, commit, filename):
@@ -275,7 +290,7 @@ def _check_relative(kind, value):
     """A filename or revision becomes a path in the cache: it must stay inside it."""
     parts = value.replace("\\", "/").split("/")
     if not value or value.startswith(("/", "\\")) or ".." in parts or "" in parts or ":" in parts[0]:
-        raise ValueError(f"invalid {kind} {value!r}: it must be a relative path without '..'")
+        raise HubArgumentError(f"invalid {kind} {value!r}: it must be a relative path without '..'")
 
 
 # ---- HTTP: one request at a time, redirects handled by hand (HUB.md §2, §9) ----
@@ -326,6 +341,8 @@ def _open(method, url, token, timeout, *, start=0):
         if 300 <= response.code < 400:
             return response
         raise
+    except ValueError as error:      # urllib's word for a URL it cannot send, e.g. from a redirect's Location
+        raise HubError(f"cannot request {url!r}: {error}") from None
 
 
 def _backoff(attempt):
@@ -523,6 +540,8 @@ def _get(url, token, start):
         if not 300 <= response.status < 400:
             return response
         response.close()
+        if not response.headers.get("Location"):
+            raise HubError(f"HTTP {response.status} without a Location header from {urlsplit(url).netloc}")
         url = urljoin(url, response.headers["Location"])
     raise HubError(f"more than {MAX_REDIRECTS} redirects from {url}")
 
@@ -648,8 +667,9 @@ def hf_hub_download(repo_id, filename, *, revision=None, cache_dir=None, local_f
     `hf auth login` file). `quiet`: no progress bar.
 
     Raises RepositoryNotFoundError / GatedRepoError, RevisionNotFoundError, EntryNotFoundError (the file is not in
-    the repo), LocalEntryNotFoundError (offline or hub unreachable, and not cached), HubError (download failed,
-    disk full). Returns the path under snapshots/ (a symlink into blobs/).
+    the repo), LocalEntryNotFoundError (offline or hub unreachable, and not cached), HubArgumentError (a filename or
+    revision leaving the cache, a malformed HF_ENDPOINT or timeout), HubError (download failed, disk full). Returns
+    the path under snapshots/ (a symlink into blobs/).
     """
     _check_repo_id(repo_id)
     _check_relative("filename", filename)
@@ -669,18 +689,19 @@ def hf_hub_download(repo_id, filename, *, revision=None, cache_dir=None, local_f
     ask = _Ask(repo_id, revision, filename, token_sent=bool(token))
     have_copy = isinstance(found, str)
     try:
-        # with a copy at hand, fail fast and use it; without one, insist (HUB.md §2, "Retries")
-        meta = _fetch_metadata(url, token, ask, attempts=1 if have_copy else MAX_ATTEMPTS)
+        # with an answer at hand (a copy, or "known missing"), fail fast and use it; without one, insist (HUB.md §2,
+        # "Retries")
+        meta = _fetch_metadata(url, token, ask, attempts=1 if found is not None else MAX_ATTEMPTS)
     except _Unreachable as problem:
-        if have_copy:
-            return found
+        if found is not None:
+            return _from_cache_only(found, repo_id, filename, revision, cache, "")
         raise LocalEntryNotFoundError(_unreachable_message(problem, f"{filename!r} of {repo_id!r}", cache)) from None
     except EntryNotFoundError as missing:
         if missing.commit and COMMIT_RE.fullmatch(missing.commit):
             _remember_missing(storage, revision, missing.commit, filename)
         raise
-    except RevisionNotFoundError:    # the hub answered: no cached copy of that revision can be right
-        raise
+    except (RevisionNotFoundError, HubArgumentError):    # the hub said no such revision (no cached copy of it can
+        raise                                              # be right), or a setting is malformed: say so
     except HubError:        # not found, gated, token rejected: a copy downloaded earlier still serves
         if have_copy:
             return found
@@ -757,7 +778,7 @@ def snapshot_download(repo_id, *, revision=None, cache_dir=None, local_files_onl
             return _cached_snapshot(storage, repo_id, revision, cache, f"the hub is unreachable: {problem}")
         except LocalEntryNotFoundError:
             raise LocalEntryNotFoundError(_unreachable_message(problem, f"a snapshot of {repo_id!r}", cache)) from None
-    except RevisionNotFoundError:
+    except (RevisionNotFoundError, HubArgumentError):
         raise
     except HubError:
         with contextlib.suppress(LocalEntryNotFoundError):
@@ -787,10 +808,13 @@ def _list_repo_files(repo_id, commit, token, ask):
     files = {}
     while url:
         page, link = _get_json(url, token, ask)
-        for entry in page:
-            if entry.get("type") == "file":
-                _check_relative("filename", entry["path"])
-                files[entry["path"]] = _tree_cache_entry(entry)
+        try:
+            for entry in page:
+                if entry.get("type") == "file":
+                    _check_relative("filename", entry["path"])
+                    files[entry["path"]] = _tree_cache_entry(entry)
+        except (AttributeError, KeyError, TypeError) as error:      # not a hub's tree listing
+            raise _Unreachable(f"unexpected file listing from {url} ({type(error).__name__}: {error})") from None
         url = next((urljoin(url, m[1]) for m in re.finditer(r'<([^>]*)>\s*;\s*rel="?next"?', link or "")), None)
     return files
 

@@ -126,7 +126,7 @@ def main(argv=None):
     parser.add_argument("--label-order", help=f"the model's class names in order (default {','.join(MNLI_LABELS)})")
     cli.add_model_options(parser, cli.DEFAULT_NLI_MODEL)
     args = parser.parse_args(argv)
-    where = dict(revision=args.revision, cache_dir=args.cache_dir, local_files_only=args.offline,
+    where = dict(revision=args.revision, cache_dir=args.cache_dir, local_files_only=args.offline, token=args.token,
                  label_names=args.label_order.split(",") if args.label_order else None)
     if args.zero_shot is not None:
         if args.pair:

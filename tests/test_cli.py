@@ -104,6 +104,50 @@ def test_readme_first_command_against_the_fake_hub(uncased_files, uncased_dir, t
     assert_same_predictions(ours, pipeline_fill_mask(uncased_dir, TEXT))
 
 
+def test_download_then_offline_or_without_network(uncased_files, tmp_path):
+    """The documented offline workflow: `python -m squeezebert_np.download` once, then fill-mask with --offline,
+    HF_HUB_OFFLINE=1, or the network down: the optional files the repo lacks (tokenizer_config.json,
+    model.safetensors) are known missing from the snapshot's listing, so no request and no wait."""
+    import socket
+    with FakeHub(repos={"squeezebert/squeezebert-uncased": {"main": uncased_files}}) as hub:
+        env = hub.environ(tmp_path / "cache")
+        downloaded = run(["squeezebert_np.download", "squeezebert/squeezebert-uncased", "--quiet"], env=env)
+        assert downloaded.returncode == 0, downloaded.stderr
+        hub.clear_log()
+        for extra_args, extra_env in [(["--offline"], {}), ([], {"HF_HUB_OFFLINE": "1"})]:
+            result = run(["squeezebert_np.fill_mask", *extra_args, TEXT], env={**env, **extra_env})
+            assert result.returncode == 0, result.stderr
+            assert result.stdout.splitlines()[0] == TEXT
+        assert hub.log == []
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{s.getsockname()[1]}"
+    result = run(["squeezebert_np.fill_mask", TEXT], env={**env, "HF_ENDPOINT": closed, "HF_HUB_ETAG_TIMEOUT": "1"})
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("args,env,fragment", [
+    (["--revision", "main/"], {}, "invalid revision 'main/'"),
+    ([], {"HF_ENDPOINT": "hf-mirror.com"}, "HF_ENDPOINT must be an http:// or https:// URL"),
+    ([], {"HF_HUB_ETAG_TIMEOUT": "-1"}, "HF_HUB_ETAG_TIMEOUT must be a positive number"),
+])
+def test_malformed_hub_arguments_are_one_line(tmp_path, args, env, fragment):
+    with FakeHub(repos={}) as hub:
+        for command in (["squeezebert_np.fill_mask", TEXT], ["squeezebert_np.nli", "a", "b"]):
+            one_line_error(run([*command, *args], env={**hub.environ(tmp_path / "cache"), **env}), fragment)
+        assert hub.log == []
+
+
+def test_token_option_reaches_the_hub(uncased_files, tmp_path):
+    repos = {"org/gated-uncased": {"main": uncased_files}}
+    with FakeHub(repos=repos, gated={"org/gated-uncased": "hf_secret"}) as hub:
+        env = hub.environ(tmp_path / "cache")
+        one_line_error(run(["squeezebert_np.fill_mask", "--model", "org/gated-uncased", TEXT], env=env), "gated")
+        result = run(["squeezebert_np.fill_mask", "--model", "org/gated-uncased", "--token", "hf_secret", TEXT],
+                     env=env)
+        assert result.returncode == 0, result.stderr
+
+
 def test_fill_mask_several_texts_masks_and_stdin(uncased_dir):
     texts = ["The [MASK] sat on the [MASK].", "I like [MASK] tea."]
     result = run(["squeezebert_np.fill_mask", "--model", str(uncased_dir), "--json", "--top-k", "3"],

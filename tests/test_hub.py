@@ -17,8 +17,8 @@ import pytest
 
 from fakehub import FakeHub, git_blob_sha1
 from squeezebert_np import hub
-from squeezebert_np.errors import (EntryNotFoundError, GatedRepoError, HubError, LocalEntryNotFoundError,
-                                   RepositoryNotFoundError, RevisionNotFoundError)
+from squeezebert_np.errors import (EntryNotFoundError, GatedRepoError, HubArgumentError, HubError,
+                                   LocalEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError)
 
 REPO = "squeezebert/squeezebert-uncased"
 CONFIG = json.dumps({"model_type": "squeezebert", "vocab_size": 30528, "hidden_size": 768}).encode()
@@ -266,8 +266,17 @@ def test_invalid_repo_ids_are_refused_before_any_request(fake_hub, cache, repo_i
 
 @pytest.mark.parametrize("filename", ["../config.json", "/etc/passwd", "a//b", "sub/../../x"])
 def test_filenames_cannot_leave_the_cache(fake_hub, cache, filename):
-    with pytest.raises(ValueError, match="invalid filename"):
+    with pytest.raises(HubArgumentError, match="invalid filename"):      # a ValueError and a HubError
         hub.hf_hub_download(REPO, filename)
+
+
+@pytest.mark.parametrize("revision", ["main/", "v1/../main", "/main", "a//b"])
+def test_revisions_cannot_leave_the_cache(fake_hub, cache, revision):
+    for call in (lambda: hub.hf_hub_download(REPO, "config.json", revision=revision),
+                 lambda: hub.snapshot_download(REPO, revision=revision)):
+        with pytest.raises(HubArgumentError, match="invalid revision"):
+            call()
+    assert fake_hub.log == []
 
 
 # ---- faults: survived, or reported clearly with nothing partial left (HUB.md §3, §8) ----
@@ -398,6 +407,76 @@ def test_network_down(fake_hub, cache, monkeypatch):
     assert hub.hf_hub_download(REPO, "config.json") == path          # the cached copy
     with pytest.raises(LocalEntryNotFoundError, match=f"could not reach the hub at {closed}.*not in the cache"):
         hub.hf_hub_download(REPO, "vocab.txt")
+
+
+def closed_endpoint():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}"            # nothing listens there
+
+
+def test_network_down_a_file_known_missing_is_answered_at_once(fake_hub, cache, monkeypatch):
+    """A .no_exist marker answers "not in the repo" when the hub cannot be asked: no retries, no wait (transformers
+    reads the marker before any request; huggingface_hub falls back to it)."""
+    assert hub.cached_file(REPO, "tokenizer_config.json", missing_ok=True) is None     # writes the marker
+    monkeypatch.setenv("HF_ENDPOINT", closed_endpoint())
+    monkeypatch.setattr(hub, "BACKOFF_SECONDS", 5.0)             # a retry would now take seconds: none may happen
+    assert hub.cached_file(REPO, "tokenizer_config.json", missing_ok=True) is None
+    with pytest.raises(EntryNotFoundError, match="known from the cache") as caught:
+        hub.hf_hub_download(REPO, "tokenizer_config.json")
+    assert not isinstance(caught.value, LocalEntryNotFoundError)
+
+
+@pytest.mark.parametrize("how", ["offline", "network down"])
+def test_after_snapshot_download_optional_files_are_known_missing(fake_hub, cache, monkeypatch, how):
+    """`python -m squeezebert_np.download` then offline use: the snapshot's file listing (trees/<commit>.json) says
+    which optional files the repo lacks, so from_pretrained needs no network for them."""
+    folder = hub.snapshot_download(REPO)
+    assert not (storage(cache) / ".no_exist").exists()
+    monkeypatch.setenv(*(("HF_HUB_OFFLINE", "1") if how == "offline" else ("HF_ENDPOINT", closed_endpoint())))
+    monkeypatch.setattr(hub, "BACKOFF_SECONDS", 5.0)
+    fake_hub.clear_log()
+    for name in ("tokenizer_config.json", "model.safetensors", "model.safetensors.index.json"):
+        assert hub.cached_file(REPO, name, missing_ok=True) is None
+    assert hub.cached_file(REPO, "config.json") == os.path.join(folder, "config.json")
+    assert fake_hub.log == []
+    os.remove(storage(cache) / "trees" / f"{fake_hub.commit(REPO)}.json")      # without the listing: unknown
+    with pytest.raises(LocalEntryNotFoundError):
+        hub.cached_file(REPO, "tokenizer_config.json", missing_ok=True)
+
+
+@pytest.mark.parametrize("name, value", [("HF_ENDPOINT", "hf-mirror.com"), ("HF_ENDPOINT", "127.0.0.1:8080"),
+                                         ("HF_ENDPOINT", "ftp://mirror"), ("HF_HUB_ETAG_TIMEOUT", "-1"),
+                                         ("HF_HUB_ETAG_TIMEOUT", "0"), ("HF_HUB_ETAG_TIMEOUT", "nan"),
+                                         ("HF_HUB_DOWNLOAD_TIMEOUT", "soon")])
+def test_a_malformed_setting_is_named_even_with_a_cached_copy(fake_hub, cache, monkeypatch, name, value):
+    hub.snapshot_download(REPO)                                       # main is cached, refs/pr/1 is not
+    monkeypatch.setenv(name, value)
+    calls = [lambda: hub.hf_hub_download(REPO, "model.safetensors", revision="refs/pr/1")]   # fetches bytes
+    if name != "HF_HUB_DOWNLOAD_TIMEOUT":                            # read only when bytes are fetched
+        calls += [lambda: hub.hf_hub_download(REPO, "config.json"), lambda: hub.snapshot_download(REPO)]
+    for call in calls:
+        with pytest.raises(HubArgumentError, match=name):
+            call()
+
+
+def test_a_redirect_without_location_and_a_malformed_listing(fake_hub, cache, monkeypatch):
+    class NoLocation:
+        status, headers = 302, {}
+
+        def close(self):
+            pass
+    monkeypatch.setattr(hub, "_open", lambda *a, **k: NoLocation())
+    with pytest.raises(HubError, match="HTTP 302 without a Location"):
+        hub._get("http://127.0.0.1:1/x", None, 0)
+    monkeypatch.undo()
+    for name, value in fake_hub.env_vars(cache).items():
+        monkeypatch.setenv(name, value)
+    real = hub._get_json
+    monkeypatch.setattr(hub, "_get_json", lambda url, token, ask: ([{"type": "file"}, 7], None) if "/tree/" in url
+                        else real(url, token, ask))
+    with pytest.raises(LocalEntryNotFoundError, match="unexpected file listing"):
+        hub.snapshot_download(REPO)
 
 
 def test_a_server_that_is_not_a_hub(fake_hub, cache, monkeypatch):
