@@ -9,6 +9,9 @@ import json
 import os
 import warnings
 
+import numpy as np
+
+from .checkpoint.safetensors_io import write_atomically
 from .errors import ConfigError
 from .functional import ACTIVATIONS
 
@@ -137,10 +140,14 @@ class SqueezeBertConfig:
 
     def to_dict(self):
         """All fields, the label maps (json keys are strings), model_type and any unknown keys we were given."""
-        d = {name: copy.deepcopy(getattr(self, name)) for name in {**SQUEEZEBERT_DEFAULTS, **COMMON_DEFAULTS}}
+        return copy.deepcopy(self._fields())
+
+    def _fields(self):
+        """`to_dict` without the copy (the values are the config's own)."""
+        d = {name: getattr(self, name) for name in {**SQUEEZEBERT_DEFAULTS, **COMMON_DEFAULTS}}
         d["id2label"] = {str(i): label for i, label in self.id2label.items()}
         d["label2id"] = dict(self.label2id)
-        d.update({name: copy.deepcopy(getattr(self, name)) for name in self._extra_keys})
+        d.update({name: getattr(self, name) for name in self._extra_keys})
         d["model_type"] = self.model_type
         return d
 
@@ -150,15 +157,23 @@ class SqueezeBertConfig:
             raise ConfigError(f"a config must be a JSON object (dict), got {type(d).__name__}")
         return cls(**{**d, **overrides})
 
-    def to_json_string(self):
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+    def to_json_string(self, weights_dtype=None):
+        """config.json's text; ConfigError naming the field if a value cannot be written as JSON.
 
-    def to_json_file(self, path):
-        """Write config.json atomically (a temporary file renamed into place)."""
-        tmp = f"{path}.tmp{os.getpid()}"
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(self.to_json_string())
-        os.replace(tmp, path)
+        With `weights_dtype` (the dtype of the weights saved beside this file), `"dtype"` is set to it and the v4
+        name `torch_dtype` is dropped, as transformers 5.24's `save_pretrained` writes them: its `from_pretrained`
+        (`dtype="auto"` by default) builds the model in the config's dtype, so a stale value (say "float16" copied
+        from an fp16 source beside float32 weights) would change the precision the model runs in.
+        """
+        d = self._fields()                                  # _plain_json copies every container it keeps
+        if weights_dtype is not None:
+            d.pop("torch_dtype", None)
+            d["dtype"] = str(weights_dtype)
+        return json.dumps(_plain_json(d, "config"), indent=2, sort_keys=True) + "\n"
+
+    def to_json_file(self, path, weights_dtype=None):
+        """Write config.json atomically; nothing is written (not even a temporary file) if serialising fails."""
+        write_text_atomically(path, self.to_json_string(weights_dtype))
 
     @classmethod
     def from_json_file(cls, path, **overrides):
@@ -182,12 +197,56 @@ class SqueezeBertConfig:
                            local_files_only=local_files_only, token=token)
         return cls.from_json_file(path, **overrides)
 
-    def save_pretrained(self, directory):
+    def save_pretrained(self, directory, weights_dtype=None):
+        """Write `directory`/config.json (see `to_json_string` for `weights_dtype`)."""
+        text = self.to_json_string(weights_dtype)           # before the folder is made: a bad value writes nothing
         os.makedirs(directory, exist_ok=True)
-        self.to_json_file(os.path.join(directory, "config.json"))
+        write_text_atomically(os.path.join(directory, "config.json"), text)
 
     def __eq__(self, other):
         return isinstance(other, SqueezeBertConfig) and self.to_dict() == other.to_dict()
 
     def __repr__(self):
-        return f"SqueezeBertConfig {self.to_json_string()}"
+        try:
+            return f"SqueezeBertConfig {self.to_json_string()}"
+        except ConfigError:                                  # a repr must not fail: show the value JSON cannot hold
+            return f"SqueezeBertConfig {self._fields()!r}"
+
+
+def _plain_json(value, where):
+    """`value` in the types `json` writes: NumPy scalars become Python numbers (`.item()`, as a value computed with
+    NumPy often is), tuples become lists; anything else raises ConfigError naming where it sits, e.g.
+    `config['my_note'][0]`. transformers' config would fail on these later, with a bare TypeError."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_plain_json(item, f"{where}[{i}]") for i, item in enumerate(value)]
+    if isinstance(value, dict):
+        return {_plain_key(key, where): _plain_json(item, f"{where}[{key!r}]") for key, item in value.items()}
+    raise ConfigError(f"{where} holds a {type(value).__name__} ({_short(value)}), which config.json cannot store; "
+                      "use a number, string, bool, None, list or dict")
+
+
+def _plain_key(key, where):
+    """A dict key as the string `json` would write for it (1 -> "1", True -> "true"), so sort_keys never has to
+    compare an int with a str."""
+    if isinstance(key, np.generic):
+        key = key.item()
+    if isinstance(key, str):
+        return key
+    if key is None or isinstance(key, (bool, int, float)):
+        return json.dumps(key)
+    raise ConfigError(f"{where} has a key of type {type(key).__name__} ({_short(key)}), which config.json cannot store")
+
+
+def _short(value):
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def write_text_atomically(path, text):
+    """Write `text` as UTF-8 through a temporary file renamed onto `path`; a failure leaves no file behind."""
+    data = text.encode("utf-8")
+    write_atomically(path, lambda file: file.write(data))

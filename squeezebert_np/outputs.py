@@ -1,8 +1,13 @@
 """Output containers with transformers' class and field names.
 
-Like transformers' ModelOutput, an output is read by attribute (`out.logits`), by key (`out["logits"]`) or by
-position (`out[0]`), where positions count only the fields that are not None (so `out[0]` is the loss when labels
-were given and the logits otherwise).
+Like transformers' ModelOutput (an OrderedDict holding the fields that are not None), an output is read by
+attribute (`out.logits`), by key (`out["logits"]`, KeyError for a field that is None, e.g. `out["hidden_states"]`
+without output_hidden_states), with `out.get("loss")` (None, or the default, for such a field) or by position
+(`out[0]`), where positions count only the fields that are not None (so `out[0]` is the loss when labels were
+given and the logits otherwise). `"loss" in out` is True only when the loss was computed.
+
+One difference remains: iterating yields the values (`last, pooled = model(ids)` unpacks like a tuple), where
+transformers' OrderedDict yields the key names, as a dict does; `keys()` gives those here.
 """
 from dataclasses import dataclass, fields
 from typing import Optional
@@ -19,8 +24,18 @@ class ModelOutput:
 
     def __getitem__(self, key):
         if isinstance(key, str):
+            if key not in self:
+                raise KeyError(key)
             return getattr(self, key)
         return self.to_tuple()[key]
+
+    def __contains__(self, key):
+        """True for a field that is set (not None), as for transformers' ModelOutput."""
+        return key in self.keys()
+
+    def get(self, key, default=None):
+        """The field's value, or `default` when it is None or not a field (dict.get, as transformers)."""
+        return getattr(self, key) if key in self else default
 
     def __iter__(self):
         return iter(self.to_tuple())

@@ -2,7 +2,8 @@
 
 This is transformers' PreTrainedModel cut down to what inference needs: read config.json and the weights (local
 directory or hub repo id), map the keys, tie, check shapes, initialise what is missing as transformers does and say
-so in one warning; write config.json + model.safetensors that transformers loads.
+so in one warning; write config.json + model.safetensors that transformers loads. `load_state_dict` on a built
+model is torch's: what the dict lacks keeps its value.
 """
 import logging
 import os
@@ -11,6 +12,7 @@ import warnings
 import numpy as np
 
 from .checkpoint.state_dict import LoadingInfo, map_keys, resolve_ties, to_float32
+from .errors import CheckpointError
 from .nn import Module
 
 logger = logging.getLogger("squeezebert_np")
@@ -22,7 +24,8 @@ class SqueezeBertPreTrainedModel(Module):
     BUILD_ONLY = "build only"      # as state_dict: build the modules and set no weights (parameters stay zero pages)
 
     def _post_init(self, state_dict, seed):
-        """Tie, then either initialise every weight (no state dict) or load the given one."""
+        """Tie, then either initialise every weight (no state dict) or load the given one, initialising what it
+        lacks (seeded), as transformers' from_pretrained does."""
         self._tie_weights()
         if state_dict is self.BUILD_ONLY:
             self.loading_info = LoadingInfo()
@@ -30,7 +33,7 @@ class SqueezeBertPreTrainedModel(Module):
             self.init_weights_all(np.random.default_rng(seed))
             self.loading_info = LoadingInfo()
         else:
-            self.loading_info = self.load_state_dict(state_dict, seed=seed)
+            self.loading_info = self._load(state_dict, rng=np.random.default_rng(seed))
 
     def _tie_weights(self, skip=()):
         """Make each tied target the same array as its source; tie_word_embeddings=False unties them all, as in
@@ -54,29 +57,49 @@ class SqueezeBertPreTrainedModel(Module):
                 module.init_weights(rng, std, only=set(chosen))
         self._tie_weights(skip=skip_ties)
 
-    def load_state_dict(self, state_dict, seed=0):
-        """Load a checkpoint's arrays into the model (see checkpoint/state_dict.py for the rules). Returns LoadingInfo."""
+    def load_state_dict(self, state_dict, *, strict=False):
+        """Load (part of) a checkpoint into this model, as torch's `Module.load_state_dict`; returns LoadingInfo.
+
+        Keys are mapped and tied as in `from_pretrained` (checkpoint/state_dict.py). A weight the dict lacks keeps
+        its current value (torch's `strict=False`); it is listed in `missing_keys` and in one warning.
+        With `strict=True`, missing or unexpected keys raise CheckpointError instead, as torch raises; the default
+        stays False (torch's is True) so that loading a head or a partial update needs no flag. Keys the loading
+        rules drop on purpose (`position_ids`, `cls.seq_relationship.*`) and tied copies filled from their partner
+        are not counted as either. Nothing is changed unless every array fits.
+        """
+        return self._load(state_dict, strict=strict)
+
+    def _load(self, state_dict, rng=None, strict=False):
+        """The loading rules shared by building (`rng` given: missing weights are initialised from it) and
+        `load_state_dict` (`rng` None: missing weights keep their values)."""
         expected = self.state_dict()
         mapped, unexpected = map_keys(state_dict, expected.keys())
         untied = resolve_ties(mapped, self._tied_weights_keys, self.config.tie_word_embeddings)
-        for key in untied:                                  # the decoder keeps its own copy: give it its own array
-            self.set(key, np.zeros_like(expected[key]))
+        missing = [k for k in expected if k not in mapped]
+        if strict and (missing or unexpected):
+            raise CheckpointError(f"{type(self).__name__}.load_state_dict(strict=True): "
+                                  f"missing keys: {', '.join(missing) or 'none'}; "
+                                  f"unexpected keys: {', '.join(unexpected) or 'none'}")
         converted = {}   # id(file array) -> float32 array: keys that share an array in the file stay one object
-        for key, array in mapped.items():
+        for key, array in mapped.items():                  # every shape is checked before anything is set
             if id(array) not in converted:
                 converted[id(array)] = to_float32(key, array, expected[key].shape)
+        for key, array in mapped.items():
             self.set(key, converted[id(array)])
-        missing = [k for k in expected if k not in mapped]
-        if missing:
-            self.init_weights_all(np.random.default_rng(seed), only_keys=missing, skip_ties=untied)
-            warnings.warn(f"{type(self).__name__}: {len(missing)} weights were not in the checkpoint and were "
-                          f"initialised randomly (as transformers does); train them before use: {', '.join(missing)}",
-                          stacklevel=3)
-        else:
+        building = rng is not None
+        if building and missing:
+            self.init_weights_all(rng, only_keys=missing, skip_ties=untied)
+        elif building:
             self._tie_weights(skip=untied)
+        warn_at = 4 if building else 3                     # the caller's line: the constructor, or load_state_dict
+        if missing:
+            what = ("were initialised randomly (as transformers does); train them before use" if building
+                    else "keep their current values")
+            warnings.warn(f"{type(self).__name__}: {len(missing)} weights were not in the checkpoint and {what}: "
+                          f"{', '.join(missing)}", stacklevel=warn_at)
         if untied:
             warnings.warn(f"tied weights stored with different values were left untied: {', '.join(untied)}",
-                          stacklevel=3)
+                          stacklevel=warn_at)
         if unexpected:
             logger.warning("%s: unused checkpoint keys: %s", type(self).__name__, ", ".join(unexpected))
         return LoadingInfo(missing_keys=missing, unexpected_keys=unexpected, untied_keys=untied)
@@ -101,16 +124,21 @@ class SqueezeBertPreTrainedModel(Module):
     def save_pretrained(self, directory, dtype="float32"):
         """Write config.json and model.safetensors (float32 or float16) that transformers' from_pretrained loads.
 
-        Like transformers v5, a tied copy is not written twice: the decoder keys are omitted while tied.
+        Like transformers v5, a tied copy is not written twice (the decoder keys are omitted while tied), and
+        config.json says `"dtype": dtype` without a v4 `torch_dtype`, whatever the source config held (see
+        `SqueezeBertConfig.to_json_string`). The config is serialised first, so a value JSON cannot hold raises
+        ConfigError before any file is touched; each file is written atomically.
         """
         from .checkpoint.safetensors_io import save_safetensors
+        from .config import write_text_atomically
         if dtype not in ("float32", "float16"):
             raise ValueError(f"dtype must be 'float32' or 'float16', got {dtype!r}")
-        os.makedirs(directory, exist_ok=True)
+        config_json = self.config.to_json_string(weights_dtype=dtype)
         sd = self.state_dict()
         for target, source in self._tied_weights_keys.items():
             if sd.get(target) is sd.get(source):
                 del sd[target]
         tensors = {k: np.ascontiguousarray(v, dtype=np.dtype(dtype)) for k, v in sd.items()}
+        os.makedirs(directory, exist_ok=True)
         save_safetensors(tensors, os.path.join(directory, "model.safetensors"), metadata={"format": "pt"})
-        self.config.save_pretrained(directory)
+        write_text_atomically(os.path.join(directory, "config.json"), config_json)

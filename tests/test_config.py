@@ -1,7 +1,9 @@
 """SqueezeBertConfig against transformers' SqueezeBertConfig: fields, defaults, labels, json; and validation."""
 import json
 import os
+import re
 
+import numpy as np
 import pytest
 
 from squeezebert_np import ConfigError, SqueezeBertConfig
@@ -48,6 +50,44 @@ def test_json_round_trip_keeps_unknown_keys(tmp_path):
     again = SqueezeBertConfig.from_json_file(path)
     assert again == config and again.my_note == "kept" and again.id2label == {0: "LABEL_0", 1: "LABEL_1", 2: "LABEL_2"}
     assert SqueezeBertConfig.from_dict(config.to_dict()) == config
+
+
+def test_numpy_scalars_are_written_as_numbers(tmp_path):
+    """A value computed with NumPy (np.int64, np.float32, np.bool_, also as a dict key) is written as the plain
+    number it holds, as if it had been a Python one."""
+    config = SqueezeBertConfig(max_length=np.int64(128), temperature=np.float32(0.5),
+                               flags={np.int64(1): np.bool_(True), "sizes": (np.int32(2), 3)})
+    config.save_pretrained(tmp_path)
+    written = json.loads((tmp_path / "config.json").read_text())
+    assert written["max_length"] == 128 and type(written["max_length"]) is int
+    assert written["temperature"] == 0.5
+    assert written["flags"] == {"1": True, "sizes": [2, 3]}
+    assert os.listdir(tmp_path) == ["config.json"]
+
+
+@pytest.mark.parametrize("value,where", [(object(), "config['my_note']"), ([1, {2, 3}], "config['my_note'][1]"),
+                                         ({(1, 2): "x"}, "config['my_note']")])
+def test_unserialisable_value_is_a_config_error_and_writes_nothing(tmp_path, value, where):
+    """json.dumps would raise a bare TypeError after the temporary file was opened, leaving it behind."""
+    config = SqueezeBertConfig(my_note=value)
+    with pytest.raises(ConfigError, match=re.escape(where)):
+        config.to_json_file(tmp_path / "config.json")
+    assert os.listdir(tmp_path) == []
+    with pytest.raises(ConfigError, match="my_note"):
+        config.save_pretrained(tmp_path / "new")
+    assert not (tmp_path / "new").exists()
+    assert "my_note" in repr(config)
+
+
+def test_weights_dtype_replaces_the_dtype_keys():
+    """Beside weights, config.json says the dtype they were written in and drops the v4 name, as transformers
+    5.24's save_pretrained writes it; a plain config keeps what it was given."""
+    config = SqueezeBertConfig(torch_dtype="float16", dtype="bfloat16")
+    beside_weights = json.loads(config.to_json_string(weights_dtype="float32"))
+    assert beside_weights["dtype"] == "float32" and "torch_dtype" not in beside_weights
+    plain = json.loads(config.to_json_string())
+    assert plain["dtype"] == "bfloat16" and plain["torch_dtype"] == "float16"
+    assert config.torch_dtype == "float16" and config.dtype == "bfloat16"         # the config is not changed
 
 
 def test_transformers_reads_our_json(tmp_path):

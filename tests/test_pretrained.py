@@ -3,6 +3,7 @@
 The interop tests save with torch / transformers and load with us (and the other way round), then compare outputs
 with transformers' on the same inputs.
 """
+import json
 import os
 import warnings
 
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 
 import squeezebert_np
-from squeezebert_np import (CheckpointError, SqueezeBertConfig, SqueezeBertForMaskedLM,
+from squeezebert_np import (CheckpointError, ConfigError, SqueezeBertConfig, SqueezeBertForMaskedLM,
                             SqueezeBertForSequenceClassification, SqueezeBertModel)
 from squeezebert_np.checkpoint.safetensors_io import load_safetensors, save_safetensors
 from squeezebert_np.synthetic import synthetic_state_dict
@@ -123,6 +124,71 @@ def test_different_decoder_values_stay_untied():
     assert np.array_equal(model.cls.predictions.decoder.weight, sd["cls.predictions.decoder.weight"])
 
 
+# ---- load_state_dict on a built model ----
+
+def test_load_state_dict_keeps_what_the_dict_lacks():
+    """torch's strict=False: a partial dict replaces its keys only; the rest keep their values (not re-initialised)."""
+    config = SqueezeBertConfig(**SMALL, num_labels=3)
+    cls = SqueezeBertForSequenceClassification
+    model = cls(config, synthetic_state_dict(config, cls))
+    before = {k: v.copy() for k, v in model.state_dict().items()}
+    head = {"classifier.weight": np.full((3, 16), 0.1, np.float32), "classifier.bias": np.arange(3, dtype=np.float16)}
+    with pytest.warns(UserWarning, match="keep their current values") as record:
+        info = model.load_state_dict(head)
+    assert len(record) == 1 and "transformer.pooler.dense.weight" in str(record[0].message)
+    assert set(info.missing_keys) == set(before) - set(head) and info.unexpected_keys == []
+    for key, value in model.state_dict().items():
+        expected = head[key].astype(np.float32) if key in head else before[key]
+        assert np.array_equal(value, expected) and value.dtype == np.float32, key
+
+
+def test_load_state_dict_ties_and_strict():
+    model = SqueezeBertForMaskedLM(CONFIG, synthetic_state_dict(CONFIG, SqueezeBertForMaskedLM, seed=12))
+    word = "transformer.embeddings.word_embeddings.weight"
+    new_rows = np.ones((60, 16), np.float32)
+    with pytest.warns(UserWarning, match="keep their current values"):
+        model.load_state_dict({word: new_rows})
+    assert model.cls.predictions.decoder.weight is model.transformer.embeddings.word_embeddings.weight   # still tied
+    assert np.array_equal(model.cls.predictions.decoder.weight, new_rows)
+
+    full = synthetic_state_dict(CONFIG, SqueezeBertForMaskedLM, seed=13)
+    before = {k: v.copy() for k, v in model.state_dict().items()}
+    partial = {k: v for k, v in full.items() if not k.startswith("cls.")}
+    with pytest.raises(CheckpointError, match=r"strict=True.*missing keys: .*cls\.predictions\.bias"):
+        model.load_state_dict(partial, strict=True)
+    with pytest.raises(CheckpointError, match="unexpected keys: extra.weight"):
+        model.load_state_dict({**full, "extra.weight": np.zeros(2, np.float32)}, strict=True)
+    wrong = {**full, "transformer.pooler.dense.bias": np.zeros(3, np.float32)}
+    with pytest.raises(CheckpointError, match="pooler.dense.bias"):            # checked before anything is set
+        model.load_state_dict(wrong)
+    assert all(np.array_equal(v, before[k]) for k, v in model.state_dict().items())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        info = model.load_state_dict(full, strict=True)      # the tied decoder copy is filled, not missing
+    assert info.missing_keys == []
+    assert np.array_equal(model.transformer.pooler.dense.bias, full["transformer.pooler.dense.bias"])
+
+
+# ---- save_pretrained ----
+
+def test_unsaveable_config_leaves_the_folder_as_it_was(tmp_path):
+    """The config is serialised before any file is written: a value JSON cannot hold is a ConfigError naming it,
+    and the previous save (weights and config) is untouched, with no temporary file left."""
+    SqueezeBertModel(CONFIG).save_pretrained(tmp_path)
+    before = {name: (tmp_path / name).read_bytes() for name in os.listdir(tmp_path)}
+    bad = SqueezeBertModel(SqueezeBertConfig(**SMALL, my_note={1, 2}), seed=1)
+    with pytest.raises(ConfigError, match="my_note"):
+        bad.save_pretrained(tmp_path)
+    assert {name: (tmp_path / name).read_bytes() for name in os.listdir(tmp_path)} == before
+
+    numpy_valued = SqueezeBertModel(SqueezeBertConfig(**SMALL, max_length=np.int64(128)), seed=2)
+    numpy_valued.save_pretrained(tmp_path)                     # a NumPy scalar is written as the number it holds
+    assert json.loads((tmp_path / "config.json").read_text())["max_length"] == 128
+    assert sorted(os.listdir(tmp_path)) == ["config.json", "model.safetensors"]
+    reloaded = SqueezeBertModel.from_pretrained(tmp_path)
+    assert np.array_equal(reloaded(IDS).last_hidden_state, numpy_valued(IDS).last_hidden_state)
+
+
 def test_missing_directory_files(tmp_path):
     CONFIG.save_pretrained(tmp_path)
     with pytest.raises(CheckpointError, match="model.safetensors"):
@@ -199,3 +265,39 @@ def test_transformers_loads_what_we_save(tmp_path, head, dtype):
     assert np.max(np.abs(got[valid] - expected[valid])) < 1e-5
     if dtype == "float32":
         assert np.array_equal(got, first_output(ours(**inputs)))
+
+
+def test_load_state_dict_partial_matches_torch_strict_false():
+    """The same partial dict loaded into the same model by torch (strict=False) and by us: the same logits."""
+    config = SqueezeBertConfig(**SMALL, num_labels=3)
+    sd = synthetic_state_dict(config, SqueezeBertForSequenceClassification, seed=14)
+    ours = SqueezeBertForSequenceClassification(config, sd)
+    theirs = transformers.SqueezeBertForSequenceClassification(transformers.SqueezeBertConfig(**SMALL, num_labels=3))
+    theirs.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in sd.items()})
+    head = {"classifier.weight": np.full((3, 16), 0.1, np.float32), "classifier.bias": np.arange(3, dtype=np.float32)}
+    result = theirs.load_state_dict({k: torch.from_numpy(v) for k, v in head.items()}, strict=False)
+    with pytest.warns(UserWarning):
+        info = ours.load_state_dict(head)
+    assert sorted(info.missing_keys) == sorted(result.missing_keys)
+    with torch.no_grad():
+        expected = theirs.eval()(**torch_inputs()).logits.numpy()
+    assert np.max(np.abs(ours(IDS, attention_mask=MASK).logits - expected)) < 1e-5
+
+
+@pytest.mark.parametrize("stale_key", ["dtype", "torch_dtype"])
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_config_json_says_the_dtype_written(tmp_path, stale_key, dtype):
+    """A source config saying the other dtype (v5 "dtype" or v4 "torch_dtype") must not reach config.json:
+    transformers' from_pretrained (dtype="auto") would build the model in it."""
+    other = "float16" if dtype == "float32" else "float32"
+    config = SqueezeBertConfig(**SMALL, **{stale_key: other})
+    SqueezeBertForMaskedLM(config, synthetic_state_dict(config, seed=15)).save_pretrained(tmp_path, dtype=dtype)
+    written = json.loads((tmp_path / "config.json").read_text())
+    assert written["dtype"] == dtype and "torch_dtype" not in written
+    theirs = transformers.SqueezeBertForMaskedLM.from_pretrained(tmp_path)
+    assert next(theirs.parameters()).dtype == getattr(torch, dtype)
+    # what transformers' own save_pretrained writes for a model whose config carried the same stale key
+    reference = transformers.SqueezeBertForMaskedLM(transformers.SqueezeBertConfig(**SMALL, **{stale_key: other}))
+    reference.to(getattr(torch, dtype)).save_pretrained(tmp_path / "theirs")
+    theirs_written = json.loads((tmp_path / "theirs" / "config.json").read_text())
+    assert theirs_written["dtype"] == dtype and "torch_dtype" not in theirs_written
