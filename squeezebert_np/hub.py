@@ -33,6 +33,7 @@ import os
 import platform
 import re
 import shutil
+import ssl
 import sys
 import tempfile
 import time
@@ -66,7 +67,8 @@ CACHEDIR_TAG = ("Signature: 8a477f597d28d172789f06886806bc55\n"
                 "# For information about cache directory tags, see:\n"
                 "#\thttps://bford.info/cachedir/\n")
 # errors that mean "the hub could not be asked": no answer, a cut answer, a timeout
-NETWORK_ERRORS = (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError)
+# ssl.SSLError: a TLS connection cut mid-download (SSLEOFError) is a dropped connection like any other
+NETWORK_ERRORS = (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError, ssl.SSLError)
 _KNOWN_MISSING = object()          # what _cache_lookup returns for a .no_exist marker
 
 

@@ -297,6 +297,29 @@ def test_a_dropped_connection_resumes_with_range(fake_hub, cache):
     assert all(r.header("authorization") is None for r in gets)
 
 
+def test_a_tls_connection_cut_mid_download_resumes(fake_hub, cache, monkeypatch):
+    import ssl
+    real_get, cuts = hub._get, []
+
+    def get(url, token, start):
+        response = real_get(url, token, start)
+        if not cuts:                                   # the first body stops with a TLS error after 10 kB
+            real_read1, sent = response.read1, []
+
+            def read1(n):
+                if sum(sent) >= 10_000:
+                    cuts.append(sum(sent))
+                    raise ssl.SSLEOFError(8, "EOF occurred in violation of protocol")
+                sent.append(len(chunk := real_read1(min(n, 10_000))))
+                return chunk
+            response.read1 = read1
+        return response
+    monkeypatch.setattr(hub, "_get", get)
+    assert open(hub.hf_hub_download(REPO, "pytorch_model.bin"), "rb").read() == WEIGHTS
+    assert len(cuts) == 1 and cuts[0] >= 10_000
+    assert [r.header("range") for r in fake_hub.requests(origin="cdn")] == [None, f"bytes={cuts[0]}-"]
+
+
 def test_a_server_that_ignores_range_means_starting_over(fake_hub, cache):
     fake_hub.cut(after=50_000).ignore_range()
     assert open(hub.hf_hub_download(REPO, "pytorch_model.bin"), "rb").read() == WEIGHTS
