@@ -37,8 +37,9 @@ def test_base_checkpoint_into_head_and_head_into_base(tmp_path):
     mlm_sd = synthetic_state_dict(CONFIG, SqueezeBertForMaskedLM, seed=1)
     base_sd = {k[len("transformer."):]: v for k, v in mlm_sd.items() if k.startswith("transformer.")}
     base = SqueezeBertModel.from_pretrained(save_dir(tmp_path / "mlm", mlm_sd))            # prefix stripped
-    head, info = SqueezeBertForMaskedLM.from_pretrained(save_dir(tmp_path / "base", base_sd),
-                                                        output_loading_info=True)          # prefix added
+    with pytest.warns(UserWarning, match="6 weights were not in the checkpoint and were initialised randomly"):
+        head, info = SqueezeBertForMaskedLM.from_pretrained(save_dir(tmp_path / "base", base_sd),
+                                                            output_loading_info=True)      # prefix added
     ref = SqueezeBertModel(CONFIG, base_sd)(IDS, attention_mask=MASK).last_hidden_state
     assert np.array_equal(base(IDS, attention_mask=MASK).last_hidden_state, ref)
     assert np.array_equal(head.transformer(IDS, attention_mask=MASK).last_hidden_state, ref)
