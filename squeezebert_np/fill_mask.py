@@ -32,7 +32,7 @@ def encode_texts(tokenizer, texts, max_length):
 
     We refuse rather than truncate a long text: truncation could cut the [MASK] itself away.
     """
-    enc = tokenizer(list(texts), padding=True, return_tensors="np")
+    enc = tokenizer(list(texts), padding=True, return_tensors="np", verbose=False)  # too long: refused below
     lengths = enc["attention_mask"].sum(axis=1)
     for text, ids, n in zip(texts, enc["input_ids"], lengths):
         if not (ids[:n] == tokenizer.mask_token_id).any():

@@ -62,7 +62,7 @@ def pair_logits(model, tokenizer, premises, hypotheses):
     except TokenizerError:
         raise InvalidInputError(f"the hypothesis alone is too long: premise and hypothesis must fit in {limit} "
                                 "tokens, and only the premise is truncated") from None
-    full = tokenizer(list(premises), list(hypotheses))["input_ids"]
+    full = tokenizer(list(premises), list(hypotheses), verbose=False)["input_ids"]  # warned about below
     if any(len(ids) > limit for ids in full):
         print(f"warning: a premise was truncated to fit {limit} tokens", file=sys.stderr)
     return model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"],

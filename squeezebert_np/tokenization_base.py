@@ -8,8 +8,11 @@ does with its Rust-backed `BertTokenizer` (REFERENCE.md §7.4-7.7); where we del
 import contextlib
 import gc
 import json
+import logging
+import operator
 import os
 import re
+import sys
 from importlib import resources
 
 from .errors import TokenizerError
@@ -21,6 +24,9 @@ TOKENIZER_FILE = "tokenizer.json"
 # transformers treats a model_max_length above this as "no limit" (tokenization_utils_base.LARGE_INTEGER)
 NO_LIMIT = int(1e20)
 SPECIAL_TOKEN_NAMES = ("unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
+SIDES = ("right", "left")
+
+logger = logging.getLogger("squeezebert_np")
 
 
 def default_vocab_file():
@@ -35,13 +41,18 @@ def load_vocab(vocab_file):
     """Read a WordPiece vocabulary: one token per line, the line number is the id.
 
     Lines are read like transformers' `load_vocab` (universal newlines, only the line break removed), but a token
-    that appears twice is an error here instead of silently overwriting the first id.
+    that appears twice is an error here instead of silently overwriting the first id. `vocab_file` must be a path:
+    `open()` would take an int as a file descriptor (vocab_file=0 would read and close stdin).
     """
+    if not isinstance(vocab_file, (str, os.PathLike)):
+        raise TokenizerError(f"vocab_file must be a path (str or os.PathLike), not {type(vocab_file).__name__}")
     try:
         with open(vocab_file, encoding="utf-8") as f:
             lines = f.readlines()
     except UnicodeDecodeError as e:
         raise TokenizerError(f"vocabulary file {vocab_file} is not UTF-8 text: {e}") from None
+    except (FileNotFoundError, IsADirectoryError) as e:
+        raise TokenizerError(f"vocabulary file {vocab_file} cannot be read: {e.strerror}") from None
     vocab = {}
     for index, line in enumerate(lines):
         token = line.rstrip("\n")
@@ -152,25 +163,63 @@ def clean_up_tokenization(text):
 # ---------------------------------------------------------------------------------------------------------------
 # checking the call's arguments
 
-_PADDING = {True: "longest", False: "do_not_pad", None: "do_not_pad",
-            "longest": "longest", "max_length": "max_length", "do_not_pad": "do_not_pad"}
+_PADDING = {True: "longest", False: "do_not_pad", "longest": "longest", "max_length": "max_length",
+            "do_not_pad": "do_not_pad"}
 _TRUNCATION = {True: "longest_first", False: "do_not_truncate", "longest_first": "longest_first",
                "only_first": "only_first", "only_second": "only_second", "do_not_truncate": "do_not_truncate"}
 
 
 def _lookup(table, value, name):
-    try:
-        return table[value]
-    except (KeyError, TypeError):
-        choices = ", ".join(repr(k) for k in table if k is not None)
-        raise TokenizerError(f"{name}={value!r} is not one of {choices}") from None
+    """The strategy a `padding` / `truncation` value names. Only a bool or one of the strings: transformers raises
+    ValueError for anything else (padding=None or 0 too, which a dict lookup would take for False)."""
+    if type(value) is bool or isinstance(value, str):
+        with contextlib.suppress(KeyError):
+            return table[value]
+    choices = ", ".join(repr(k) for k in table)
+    raise TokenizerError(f"{name}={value!r} is not one of {choices}")
 
 
 def _check_int(value, name, minimum, allow_none=True):
+    """`value` as a Python int (or None if allowed). Any integral type is accepted, like NumPy's or a 0-d tensor
+    (transformers takes `max_length=np.int64(6)`), but not bool and not float."""
     if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        return None
+    try:
+        number = None if isinstance(value, bool) else operator.index(value)
+    except TypeError:
+        number = None
+    if number is None or number < minimum:
         raise TokenizerError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return number
+
+
+def _check_flag(value, name, allow_none=False):
+    """`value` as a Python bool (or None if allowed). transformers rejects e.g. add_special_tokens=None with a
+    TypeError; used as a truth value it would silently mean False. NumPy bools are accepted, as there."""
+    if value is None and allow_none:
+        return None
+    numpy = sys.modules.get("numpy")  # a NumPy bool can only exist if NumPy is imported
+    if type(value) is bool or (numpy is not None and isinstance(value, numpy.bool_)):
+        return bool(value)
+    allowed = "True, False or None" if allow_none else "True or False"
+    raise TokenizerError(f"{name} must be {allowed}, got {value!r}")
+
+
+# __call__ options of transformers that this package does not implement, with what to do instead; their default,
+# None, is accepted
+_UNSUPPORTED_OPTIONS = {"text_target": "tokenize the targets in a call of their own",
+                        "text_pair_target": "tokenize the targets in a call of their own",
+                        "tokenizer_kwargs": "pass the options directly"}
+
+
+def _check_unsupported(options):
+    """Refuse, with a clear message, the `__call__` keywords that transformers has and we do not implement (and,
+    as a TokenizerError too, names that transformers does not know either)."""
+    for name, value in options.items():
+        if name not in _UNSUPPORTED_OPTIONS:
+            raise TokenizerError(f"unknown keyword argument {name}={value!r:.40}")
+        if value is not None:
+            raise TokenizerError(f"{name} is not supported by squeezebert_np: {_UNSUPPORTED_OPTIONS[name]}")
 
 
 def _as_pairs(text, text_pair):
@@ -214,12 +263,14 @@ def _as_pairs(text, text_pair):
 # ---------------------------------------------------------------------------------------------------------------
 # truncation: the arithmetic of tokenizers' `truncate_encodings` and `Encoding::truncate`
 
-def truncation_windows(n, max_len, stride):
-    """The (start, stop) windows that truncating n tokens to max_len keeps, the first one first.
+def truncation_windows(n, max_len, stride, side="right"):
+    """The (start, stop) windows that truncating n tokens to max_len keeps, the kept one first.
 
-    Windows overlap by `stride` tokens; the later ones are the "overflowing tokens". Matches `Encoding::truncate`
-    (right side), including its two edge cases: nothing to cut gives one window, max_len 0 moves everything to
-    overflow. Example: n=10, max_len=4, stride=1 -> [(0, 4), (3, 7), (6, 10)]
+    Windows overlap by `stride` tokens; the later ones are the "overflowing tokens". Matches `Encoding::truncate`,
+    including its two edge cases: nothing to cut gives one window, max_len 0 moves everything to overflow.
+    side="right" keeps the start and walks forwards, side="left" (transformers' `truncation_side="left"`) keeps
+    the end and walks backwards. Example: n=10, max_len=4, stride=1 -> [(0, 4), (3, 7), (6, 10)] on the right,
+    [(6, 10), (3, 7), (0, 4)] on the left; n=9 on the left -> [(5, 9), (2, 6), (0, 3)].
     """
     if max_len >= n:
         return [(0, n)]
@@ -229,11 +280,18 @@ def truncation_windows(n, max_len, stride):
         raise TokenizerError(f"stride ({stride}) must be smaller than the number of tokens kept per window "
                              f"({max_len}, after the special tokens are counted)")
     windows = []
-    for start in range(0, n, max_len - stride):
-        stop = min(start + max_len, n)
-        windows.append((start, stop))
-        if stop == n:
-            break
+    if side == "right":
+        for start in range(0, n, max_len - stride):
+            stop = min(start + max_len, n)
+            windows.append((start, stop))
+            if stop == n:
+                break
+    else:
+        for stop in range(n, 0, -(max_len - stride)):
+            start = max(stop - max_len, 0)
+            windows.append((start, stop))
+            if start == 0:
+                break
     return windows
 
 
@@ -279,7 +337,7 @@ class TokenizerBase:
 
     def __init__(self, vocab_file=None, do_lower_case=True, unk_token="[UNK]", sep_token="[SEP]",
                  pad_token="[PAD]", cls_token="[CLS]", mask_token="[MASK]", tokenize_chinese_chars=True,
-                 strip_accents=None, model_max_length=512, padding_side="right",
+                 strip_accents=None, model_max_length=512, padding_side="right", truncation_side="right",
                  clean_up_tokenization_spaces=False, vocab=None, max_input_chars_per_word=100):
         if vocab is not None and vocab_file is not None:
             raise TokenizerError("pass either vocab_file or vocab, not both")
@@ -287,10 +345,11 @@ class TokenizerBase:
             if not isinstance(value, str) or not value:
                 raise TokenizerError(f"{name} must be a non-empty string, got {value!r}")
             setattr(self, name, value)
-        if padding_side not in ("right", "left"):
-            raise TokenizerError(f"padding_side must be 'right' or 'left', got {padding_side!r}")
-        _check_int(model_max_length, "model_max_length", 1, allow_none=False)
-        _check_int(max_input_chars_per_word, "max_input_chars_per_word", 1, allow_none=False)
+        _check_side(padding_side, "padding_side")
+        _check_side(truncation_side, "truncation_side")
+        model_max_length = _check_int(model_max_length, "model_max_length", 1, allow_none=False)
+        max_input_chars_per_word = _check_int(max_input_chars_per_word, "max_input_chars_per_word", 1,
+                                              allow_none=False)
         if strip_accents not in (None, True, False):
             raise TokenizerError(f"strip_accents must be None, True or False, got {strip_accents!r}")
 
@@ -309,6 +368,7 @@ class TokenizerBase:
         self.tokenize_chinese_chars = bool(tokenize_chinese_chars)
         self.model_max_length = model_max_length
         self.padding_side = padding_side
+        self.truncation_side = truncation_side
         self.clean_up_tokenization_spaces = bool(clean_up_tokenization_spaces)
         self.max_input_chars_per_word = max_input_chars_per_word
         self.all_special_ids = [vocab[t] for t in self.all_special_tokens]
@@ -317,6 +377,7 @@ class TokenizerBase:
         # leftmost-longest Aho-Corasick over the raw text): "a[MASK]b" -> a, [MASK], b but "[mask]" is text
         alternatives = sorted(set(self.all_special_tokens), key=len, reverse=True)
         self._special_re = re.compile("|".join(map(re.escape, alternatives)))
+        self._warned_too_long = False  # the too-long warning is logged once per tokenizer, as in transformers
 
     # ---- special tokens --------------------------------------------------------------------------------
 
@@ -348,7 +409,8 @@ class TokenizerBase:
 
     def __repr__(self):
         return (f"{type(self).__name__}(vocab_size={self.vocab_size}, do_lower_case={self.do_lower_case}, "
-                f"model_max_length={self.model_max_length}, padding_side={self.padding_side!r})")
+                f"model_max_length={self.model_max_length}, padding_side={self.padding_side!r}, "
+                f"truncation_side={self.truncation_side!r})")
 
     # ---- what a subclass provides ---------------------------------------------------------------------
 
@@ -395,18 +457,37 @@ class TokenizerBase:
         return self.convert_ids_to_tokens(ids)
 
     def convert_tokens_to_ids(self, tokens):
-        """Token string(s) -> id(s); a token not in the vocabulary maps to the [UNK] id."""
+        """Token string(s) -> id(s); a token not in the vocabulary maps to the [UNK] id.
+
+        Anything but a string or an iterable of strings is a TokenizerError (transformers: TypeError), rather than
+        [UNK] for a non-string item such as None or 5.
+        """
         unk = self.unk_token_id
         if isinstance(tokens, str):
             return self.vocab.get(tokens, unk)
+        try:
+            tokens = list(tokens)
+        except TypeError:
+            raise TokenizerError(f"convert_tokens_to_ids takes a token string or a list of them, "
+                                 f"not {type(tokens).__name__}") from None
+        if not all(isinstance(t, str) for t in tokens):
+            bad = next(t for t in tokens if not isinstance(t, str))
+            raise TokenizerError(f"tokens must be strings, got {bad!r:.40} ({type(bad).__name__})")
         return [self.vocab.get(t, unk) for t in tokens]
 
     def convert_ids_to_tokens(self, ids, skip_special_tokens=False):
         """Id(s) -> token string(s). An id past the vocabulary gives None, as transformers' Rust path does (the
-        official checkpoints have 30,528 embedding rows for 30,522 tokens)."""
-        if _is_int(ids):
-            return self._id_to_token(int(ids))
-        ids = self._as_id_list(ids)
+        official checkpoints have 30,528 embedding rows for 30,522 tokens). Takes an id (also a NumPy or 0-d torch
+        one) or one sequence of them (list, 1-D array or tensor)."""
+        skip_special_tokens = _check_flag(skip_special_tokens, "skip_special_tokens")
+        ids, rank = _ids_and_rank(ids)
+        if rank == 0:
+            return self._id_to_token(ids)
+        if rank == 2:
+            raise TokenizerError("convert_ids_to_tokens takes one sequence of ids, not a batch")
+        return self._ids_to_tokens(ids, skip_special_tokens)
+
+    def _ids_to_tokens(self, ids, skip_special_tokens):
         return [self._id_to_token(i) for i in ids if not (skip_special_tokens and i in self._special_ids)]
 
     def _id_to_token(self, i):
@@ -456,23 +537,48 @@ class TokenizerBase:
     def __call__(self, text, text_pair=None, *, add_special_tokens=True, padding=False, truncation=None,
                  max_length=None, stride=0, pad_to_multiple_of=None, padding_side=None, return_tensors=None,
                  return_token_type_ids=None, return_attention_mask=None, return_overflowing_tokens=False,
-                 return_special_tokens_mask=False, return_offsets_mapping=False, return_length=False):
+                 return_special_tokens_mask=False, return_offsets_mapping=False, return_length=False,
+                 verbose=True, is_split_into_words=False, split_special_tokens=None, **unsupported):
         """Tokenize a text, a pair, or a batch of either, the way transformers' `BertTokenizer.__call__` does.
 
         Returns a `BatchEncoding` with `input_ids`, `token_type_ids` and `attention_mask` (plus what the
         `return_*` flags ask for). Lists for one text, lists of lists for a batch; `return_tensors="np"` gives
-        int64 arrays of shape [batch, length] (offsets: [batch, length, 2]).
+        int64 arrays of shape [batch, length] (offsets: [batch, length, 2]). Truncation cuts on the side of the
+        tokenizer's `truncation_side` ("right" unless set, e.g. by a tokenizer_config.json).
+
+        Flags must be bools, as transformers demands of `add_special_tokens` (None only where it means "the
+        default"). `verbose=False` silences the warning about sequences longer than `model_max_length`.
+        `is_split_into_words=True` (pre-split words), `split_special_tokens=True`, `text_target` and
+        `text_pair_target` are transformers options we do not implement: a TokenizerError says so.
         """
+        _check_unsupported(unsupported)
+        if _check_flag(is_split_into_words, "is_split_into_words"):
+            raise TokenizerError("is_split_into_words=True is not supported by squeezebert_np: pass the text as "
+                                 "one string (e.g. ' '.join(words))")
+        if _check_flag(split_special_tokens, "split_special_tokens", allow_none=True):
+            raise TokenizerError("split_special_tokens=True is not supported by squeezebert_np: literal special "
+                                 "tokens in the text are always kept whole")
+        add_special_tokens = _check_flag(add_special_tokens, "add_special_tokens")
+        return_token_type_ids = _check_flag(return_token_type_ids, "return_token_type_ids", allow_none=True)
+        return_attention_mask = _check_flag(return_attention_mask, "return_attention_mask", allow_none=True)
+        return_overflowing_tokens = _check_flag(return_overflowing_tokens, "return_overflowing_tokens")
+        return_special_tokens_mask = _check_flag(return_special_tokens_mask, "return_special_tokens_mask")
+        return_offsets_mapping = _check_flag(return_offsets_mapping, "return_offsets_mapping")
+        return_length = _check_flag(return_length, "return_length")
+        verbose = _check_flag(verbose, "verbose")
+
         pairs, is_batched = _as_pairs(text, text_pair)
+        stride = _check_int(stride, "stride", 0, allow_none=False)
+        pad_to_multiple_of = _check_int(pad_to_multiple_of, "pad_to_multiple_of", 1)
         padding, truncation, max_length = self._resolve_strategies(
             padding, truncation, max_length, stride, pad_to_multiple_of)
         if padding_side is None:
             padding_side = self.padding_side
-        elif padding_side not in ("right", "left"):
-            raise TokenizerError(f"padding_side must be 'right' or 'left', got {padding_side!r}")
+        _check_side(padding_side, "padding_side")
+        _check_side(self.truncation_side, "truncation_side")  # an attribute: it may have been set since __init__
         if return_tensors not in (None, "np"):
-            raise TokenizerError(f"return_tensors={return_tensors!r}: only 'np' (NumPy) or None (lists) "
-                                 "are supported")
+            raise TokenizerError(f"return_tensors={return_tensors!r} is not supported: only 'np' (NumPy) or None "
+                                 "(lists)")
 
         with cycle_collector_paused() as collect_young:
             encodings, sample_of = [], []
@@ -482,19 +588,20 @@ class TokenizerBase:
                     encodings.append(enc)
                     sample_of.append(index)
                 collect_young()
+            # transformers warns only when nothing set a max_length (no truncation, no padding to max_length)
             return self._collate(encodings, sample_of, padding, max_length, pad_to_multiple_of, padding_side,
                                  return_tensors, is_batched, return_token_type_ids, return_attention_mask,
                                  return_overflowing_tokens, return_special_tokens_mask, return_offsets_mapping,
-                                 return_length)
+                                 return_length, warn_too_long=verbose and max_length is None)
 
     def _resolve_strategies(self, padding, truncation, max_length, stride, pad_to_multiple_of):
-        """transformers' `_get_padding_truncation_strategies`, with its errors made TokenizerErrors."""
-        _check_int(max_length, "max_length", 0)
-        _check_int(stride, "stride", 0, allow_none=False)
-        _check_int(pad_to_multiple_of, "pad_to_multiple_of", 1)
+        """transformers' `_get_padding_truncation_strategies`, with its errors made TokenizerErrors.
+        (`stride` and `pad_to_multiple_of` come checked.)"""
+        max_length = _check_int(max_length, "max_length", 0)
         # kept from transformers: max_length alone (no padding, truncation unset) means "truncate to it"
         if truncation is None:
             truncation = "longest_first" if max_length is not None and padding is False else "do_not_truncate"
+        # (padding=None or 0 would not count as False here, and _lookup refuses them: transformers' ValueError)
         padding = _lookup(_PADDING, padding, "padding")
         truncation = _lookup(_TRUNCATION, truncation, "truncation")
         if max_length is None:
@@ -533,8 +640,9 @@ class TokenizerBase:
                                  f"every {'pair' if b is not None else 'sequence'} needs")
         len_b = None if ids_b is None else len(ids_b)
         keep_a, keep_b = truncated_lengths(len(ids_a), len_b, max_length - n_special, truncation)
-        windows_a = truncation_windows(len(ids_a), keep_a, stride)
-        windows_b = truncation_windows(len_b, keep_b, stride) if ids_b is not None else [None]
+        side = self.truncation_side
+        windows_a = truncation_windows(len(ids_a), keep_a, stride, side)
+        windows_b = truncation_windows(len_b, keep_b, stride, side) if ids_b is not None else [None]
         # Rust's Encoding::merge_with order: (A0, B0), then each later A window with every B window, then
         # A0 with the later B windows (REFERENCE §7.5: 9 encodings for 10+10 tokens, max_length=12, stride=1)
         order = [(windows_a[0], windows_b[0])]
@@ -571,7 +679,8 @@ class TokenizerBase:
 
     def _collate(self, encodings, sample_of, padding, max_length, pad_to_multiple_of, padding_side,
                  return_tensors, is_batched, return_token_type_ids, return_attention_mask,
-                 return_overflowing_tokens, return_special_tokens_mask, return_offsets_mapping, return_length):
+                 return_overflowing_tokens, return_special_tokens_mask, return_offsets_mapping, return_length,
+                 warn_too_long=False):
         """Pad the encodings to a common length if asked and lay them out as a BatchEncoding."""
         lengths = [len(enc[0]) for enc in encodings]
         target = None
@@ -597,6 +706,8 @@ class TokenizerBase:
                     "attention_mask": 0, "special_tokens_mask": 1, "offset_mapping": (0, 0)}
             for key, rows in fields.items():
                 fields[key] = [_pad(row, target, fill[key], padding_side) for row in rows]
+        if warn_too_long:
+            self._warn_if_too_long(fields["input_ids"])
         if return_length:
             fields["length"] = [len(row) for row in fields["input_ids"]]
         if return_overflowing_tokens:
@@ -608,40 +719,66 @@ class TokenizerBase:
             return BatchEncoding((key, rows[0] if isinstance(rows[0], list) else rows) for key, rows in fields.items())
         return BatchEncoding(fields)
 
+    def _warn_if_too_long(self, rows):
+        """transformers' `_eventual_warn_about_too_long_sequence`: once per tokenizer, log that a sequence (after
+        padding) is longer than `model_max_length`, since the model would fail on it. Same text, logger
+        "squeezebert_np"."""
+        if self._warned_too_long:
+            return
+        length = next((len(row) for row in rows if len(row) > self.model_max_length), None)
+        if length is not None:
+            logger.warning("Token indices sequence length is longer than the specified maximum sequence length "
+                           f"for this model ({length} > {self.model_max_length}). Running this sequence through "
+                           "the model will result in indexing errors")
+            self._warned_too_long = True
+
     # ---- decoding ------------------------------------------------------------------------------------
 
     def decode(self, token_ids, skip_special_tokens=False, clean_up_tokenization_spaces=None):
         """Ids -> text, as transformers v5 does: the WordPiece decoder (`##` glued, per-token cleanup), then
         transformers' cleanup on the whole string only if `clean_up_tokenization_spaces` (default False in v5;
         v4 defaulted to True for BERT, which turns `don ' t` into `don't`). Ids past the vocabulary are skipped.
+
+        `token_ids`: an id, a list of ids, a 1-D NumPy array or torch tensor, or a BatchEncoding / dict (its
+        "input_ids"). As in v5, a batch (a list of id lists, a 2-D array or tensor) gives a list of texts.
         """
-        ids = [token_ids] if _is_int(token_ids) else self._as_id_list(token_ids)
-        tokens = [t for t in self.convert_ids_to_tokens(ids, skip_special_tokens=skip_special_tokens)
-                  if t is not None]
+        skip_special_tokens, clean_up_tokenization_spaces = _check_decode_flags(skip_special_tokens,
+                                                                                clean_up_tokenization_spaces)
+        ids, rank = _ids_and_rank(_input_ids_of(token_ids))
+        if rank == 2:
+            return [self._decode(row, skip_special_tokens, clean_up_tokenization_spaces) for row in ids]
+        return self._decode([ids] if rank == 0 else ids, skip_special_tokens, clean_up_tokenization_spaces)
+
+    def batch_decode(self, sequences, skip_special_tokens=False, clean_up_tokenization_spaces=None):
+        """`decode` of each row of a list of id lists, a 2-D array or tensor, or a BatchEncoding's input_ids.
+
+        A single sequence (a flat list of ids, a 1-D array) is decoded as one text, as v5 does (it also warns
+        that this is deprecated): batch_decode([101, 7592, 102]) -> ["[CLS] hello [SEP]"].
+        """
+        skip_special_tokens, clean_up_tokenization_spaces = _check_decode_flags(skip_special_tokens,
+                                                                                clean_up_tokenization_spaces)
+        ids, rank = _ids_and_rank(_input_ids_of(sequences))
+        if rank == 0:
+            raise TokenizerError(f"batch_decode takes a list of id lists (or a 2-D array), not the single id "
+                                 f"{ids}: use decode")
+        rows = ids if rank == 2 else [ids] if ids else []
+        return [self._decode(row, skip_special_tokens, clean_up_tokenization_spaces) for row in rows]
+
+    def _decode(self, ids, skip_special_tokens, clean_up_tokenization_spaces):
+        """One list of int ids -> text."""
+        tokens = [t for t in self._ids_to_tokens(ids, skip_special_tokens) if t is not None]
         text = wordpiece_decode(tokens)
         if clean_up_tokenization_spaces is None:
             clean_up_tokenization_spaces = self.clean_up_tokenization_spaces
         return clean_up_tokenization(text) if clean_up_tokenization_spaces else text
 
-    def batch_decode(self, sequences, skip_special_tokens=False, clean_up_tokenization_spaces=None):
-        """`decode` of each row of a list of id lists or of a 2-D array."""
-        if hasattr(sequences, "ndim") and sequences.ndim != 2:
-            raise TokenizerError(f"batch_decode takes a 2-D array of ids, got shape {sequences.shape}")
-        if isinstance(sequences, dict):
-            sequences = sequences["input_ids"]
-        return [self.decode(row, skip_special_tokens, clean_up_tokenization_spaces) for row in sequences]
-
     @staticmethod
     def _as_id_list(ids):
-        """A list of Python ints from a list, tuple or 1-D integer array; TokenizerError otherwise."""
-        if hasattr(ids, "ndim"):
-            if ids.ndim != 1 or ids.dtype.kind not in "iu":
-                raise TokenizerError(f"expected a 1-D integer array of ids, got shape {ids.shape} "
-                                     f"dtype {ids.dtype}")
-            ids = ids.tolist()
-        if not isinstance(ids, (list, tuple)) or not all(_is_int(i) for i in ids):
-            raise TokenizerError(f"expected a list of int token ids, got {ids!r:.80}")
-        return [int(i) for i in ids]
+        """A list of Python ints from a list, tuple, 1-D integer array or tensor; TokenizerError otherwise."""
+        ids, rank = _ids_and_rank(ids)
+        if rank != 1:
+            raise TokenizerError(f"expected one sequence of token ids (a list of ints), got {ids!r:.80}")
+        return ids
 
     # ---- loading and saving ----------------------------------------------------------------------------
 
@@ -693,6 +830,7 @@ class TokenizerBase:
         config = {"tokenizer_class": "BertTokenizer", "do_lower_case": self.do_lower_case,
                   "strip_accents": self.strip_accents, "tokenize_chinese_chars": self.tokenize_chinese_chars,
                   "model_max_length": self.model_max_length, "padding_side": self.padding_side,
+                  "truncation_side": self.truncation_side,
                   "clean_up_tokenization_spaces": self.clean_up_tokenization_spaces,
                   **self.special_tokens_map}
         config_path = os.path.join(save_directory, TOKENIZER_CONFIG_FILE)
@@ -706,7 +844,7 @@ class TokenizerBase:
 # small helpers
 
 _CONFIG_KEYS = ("do_lower_case", "strip_accents", "tokenize_chinese_chars", "model_max_length", "padding_side",
-                "clean_up_tokenization_spaces", *SPECIAL_TOKEN_NAMES)
+                "truncation_side", "clean_up_tokenization_spaces", *SPECIAL_TOKEN_NAMES)
 
 
 def _settings_from_config(path):
@@ -731,9 +869,59 @@ def _settings_from_config(path):
     return settings
 
 
-def _is_int(x):
-    return isinstance(x, int) and not isinstance(x, bool) or (hasattr(x, "dtype") and getattr(x, "ndim", 1) == 0
-                                                               and x.dtype.kind in "iu")
+def _check_side(side, name):
+    if side not in SIDES:
+        raise TokenizerError(f"{name} must be 'right' or 'left', got {side!r}")
+
+
+def _check_decode_flags(skip_special_tokens, clean_up_tokenization_spaces):
+    return (_check_flag(skip_special_tokens, "skip_special_tokens"),
+            _check_flag(clean_up_tokenization_spaces, "clean_up_tokenization_spaces", allow_none=True))
+
+
+def _input_ids_of(token_ids):
+    """The "input_ids" of a BatchEncoding or dict (decode(tok(text)) works in transformers v5); else unchanged."""
+    if not isinstance(token_ids, dict):
+        return token_ids
+    if "input_ids" not in token_ids:
+        raise TokenizerError(f"a dict of token ids needs an 'input_ids' entry (it has {', '.join(token_ids)})")
+    return token_ids["input_ids"]
+
+
+def _is_id(x):
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _as_python(x):
+    """Arrays, NumPy scalars and torch tensors -> Python ints or (nested) lists, through their `.tolist()`.
+
+    Duck-typed, so torch needs no import here (a torch dtype has no NumPy `.kind`; only NumPy's is checked, to
+    name a float array as such).
+    """
+    if isinstance(x, (list, tuple)) or not hasattr(x, "tolist"):
+        return x
+    kind = getattr(getattr(x, "dtype", None), "kind", None)
+    if kind is not None and kind not in "iu":
+        raise TokenizerError(f"expected an integer array of token ids, got dtype {x.dtype}")
+    return x.tolist()
+
+
+def _ids_and_rank(token_ids):
+    """Token ids in any accepted form -> (ids, rank): an int (rank 0), a list of ints (1), or a list of lists of
+    ints (2). Items may themselves be NumPy or torch scalars or 1-D arrays; bools and floats are refused."""
+    value = _as_python(token_ids)
+    if _is_id(value):
+        return value, 0
+    if isinstance(value, (list, tuple)):
+        items = [_as_python(x) for x in value]
+        if all(_is_id(x) for x in items):
+            return items, 1
+        if all(isinstance(x, (list, tuple)) for x in items):
+            rows = [[_as_python(i) for i in row] for row in items]
+            if all(_is_id(i) for row in rows for i in row):
+                return rows, 2
+    raise TokenizerError(f"expected token ids (an int, a list of ints, or a list of such lists), "
+                         f"got {token_ids!r:.80}")
 
 
 def _pad(row, target, fill, side):

@@ -24,18 +24,6 @@ SAMPLES = ["Hello, world!", "The CAFÉ unaffable", "don't stop [MASK] now", "中
 
 
 @pytest.fixture(scope="module")
-def vocab_dir(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("vocab")
-    shutil.copy(default_vocab_file(), directory / "vocab.txt")
-    return directory
-
-
-@pytest.fixture(scope="module")
-def hf(vocab_dir):
-    return transformers_tokenizer(vocab_dir)
-
-
-@pytest.fixture(scope="module")
 def legacy():
     return legacy_tokenizer(default_vocab_file())
 
@@ -297,10 +285,12 @@ def test_offsets_need_the_fast_tokenizer():
 
 
 @pytest.mark.parametrize("bad, message", [
-    ([[1, 2]], "list of int"), ("abc", "list of int"), ([-1], ">= 0"), (np.zeros((2, 2), dtype=np.int64), "1-D"),
-    (np.array([1.5]), "integer array"),
+    ([[[1, 2]]], "list of int"), ([[1], 2], "list of int"), ("abc", "list of int"), ([-1], ">= 0"),
+    (np.zeros((2, 2, 2), dtype=np.int64), "list of int"), (np.array([1.5]), "integer array"), ([True], "list of int"),
+    ([1.0], "list of int"), (None, "list of int"), ({"attention_mask": [1]}, "'input_ids' entry"),
 ])
 def test_bad_ids_are_rejected(tok, bad, message):
+    """A batch of id lists is not bad any more (transformers v5 decodes each row): see test_tokenization_api.py."""
     with pytest.raises(TokenizerError, match=message):
         tok.decode(bad)
 
@@ -308,8 +298,8 @@ def test_bad_ids_are_rejected(tok, bad, message):
 def test_other_misuse_is_rejected(tok):
     with pytest.raises(TokenizerError, match="encode takes one string"):
         tok.encode(["a", "b"])
-    with pytest.raises(TokenizerError, match="2-D array"):
-        tok.batch_decode(np.array([1, 2]))
+    with pytest.raises(TokenizerError, match="single id"):
+        tok.batch_decode(np.int64(7592))
     with pytest.raises(TokenizerError, match="already has them"):
         tok.get_special_tokens_mask([1], [2], already_has_special_tokens=True)
 

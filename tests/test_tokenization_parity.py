@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import corpus
-from tokenizer_reference import plain, read_vocab, rust_fields, rust_tokenizer, transformers_tokenizer
+from tokenizer_reference import plain, read_vocab, rust_fields, rust_tokenizer
 from squeezebert_np.errors import TokenizerError
 from squeezebert_np.tokenization import SqueezeBertTokenizer
 from squeezebert_np.tokenization_base import default_vocab_file
@@ -23,21 +23,8 @@ FIELDS = ("input_ids", "token_type_ids", "attention_mask", "special_tokens_mask"
 
 
 @pytest.fixture(scope="module")
-def vocab_dir(tmp_path_factory):
-    """A directory holding the shipped vocabulary as vocab.txt, like the official repos."""
-    directory = tmp_path_factory.mktemp("vocab")
-    (directory / "vocab.txt").write_bytes(open(default_vocab_file(), "rb").read())
-    return directory
-
-
-@pytest.fixture(scope="module")
 def rust():
     return rust_tokenizer(read_vocab(default_vocab_file()))
-
-
-@pytest.fixture(scope="module")
-def hf(vocab_dir):
-    return transformers_tokenizer(vocab_dir)
 
 
 @pytest.fixture(scope="module")
