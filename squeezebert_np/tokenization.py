@@ -22,8 +22,8 @@ is normalising each of its characters; SqueezeBertTokenizerFast relies on that. 
 reproduce: NFD's re-ordering of two adjacent combining marks of different classes that survive accent stripping,
 e.g. U+302E before U+1D165. Rust reorders them, we keep the input order; the tests pin it.)
 
-The same class also offers the full transformers call API (padding, truncation, batches...) through
-`TokenizerBase`; only offsets need the fast tokenizer.
+The same class also offers the full transformers call API (padding, truncation, batches, pre-split words and
+`word_ids()`...) through `TokenizerBase`; only offsets need the fast tokenizer.
 """
 import unicodedata
 from importlib import resources
@@ -276,6 +276,10 @@ class SqueezeBertTokenizer(TokenizerBase):
         for start, end, special in self._split_special_tokens(text):
             tokens += [special] if special is not None else self._tokenize(text[start:end])
         return tokens
+
+    def _word_lengths(self, text):
+        """Tokens per word of `text`, a word being what BasicTokenizer splits off (Rust's pre-tokenizer words)."""
+        return [len(self.wordpiece_tokenizer.tokenize(word)) for word in self.basic_tokenizer.tokenize(text)]
 
     def _encode_text(self, text, with_offsets):
         if with_offsets:

@@ -121,13 +121,126 @@ class BatchEncoding(dict):
     """The tokenizer's output: a dict of lists (or int64 arrays) that also allows attribute access.
 
     `enc["input_ids"]` and `enc.input_ids` are the same object; being a real dict, `model(**enc)` works.
+    Made by a tokenizer call, it also answers `word_ids`, `sequence_ids` and `tokens` for each row, as transformers'
+    fast-tokenizer output does (there they read the Rust `Encoding`s; here they are worked out when first asked
+    for, so that a call which never asks pays nothing).
     """
+
+    def __init__(self, data=(), layout=None):
+        super().__init__(data)
+        self._layout = layout
 
     def __getattr__(self, name):
         try:
             return self[name]
         except KeyError:
             raise AttributeError(f"BatchEncoding has no field {name!r} (fields: {', '.join(self)})") from None
+
+    def word_ids(self, batch_index=0):
+        """For each token of row `batch_index`, the index of the word it came from; None for [CLS], [SEP] and
+        padding. With `is_split_into_words=True` the words are the given ones (counted from 0 in each sequence of
+        a pair); for text they are the pre-tokenizer's words, as in transformers: whitespace-separated runs with
+        each punctuation character and CJK ideograph on its own, and each literal special token.
+        Example: tok(["New York", "is", "big!"], is_split_into_words=True).word_ids()
+        -> [None, 0, 0, 1, 2, 2, None]"""
+        return self._row_layout("word_ids", batch_index).word_ids(batch_index)
+
+    def sequence_ids(self, batch_index=0):
+        """For each token of row `batch_index`: 0 in the first sequence, 1 in the second of a pair, None for the
+        special tokens the tokenizer added and for padding (a literal "[MASK]" in the text belongs to its sequence)."""
+        return self._row_layout("sequence_ids", batch_index).sequence_ids(batch_index)
+
+    def tokens(self, batch_index=0):
+        """The token strings of row `batch_index`, special tokens and padding included."""
+        return self._row_layout("tokens", batch_index).tokens(batch_index)
+
+    def _row_layout(self, method, batch_index):
+        """The call's layout, once `batch_index` is checked (negative indices count from the end, as in a list)."""
+        layout = self.__dict__.get("_layout")
+        if layout is None:
+            raise TokenizerError(f"{method}() needs the BatchEncoding a tokenizer call returned (this one was made "
+                                 "by hand or copied)")
+        n = len(layout)
+        try:
+            index = None if isinstance(batch_index, bool) else operator.index(batch_index)
+        except TypeError:
+            index = None
+        if index is None or not -n <= index < n:
+            raise TokenizerError(f"batch_index must be an int in [-{n}, {n}) (this encoding has {n} row(s)), "
+                                 f"got {batch_index!r}")
+        return layout
+
+
+class Layout:
+    """How each row of a tokenizer call was built, to answer `BatchEncoding.word_ids` and friends on demand.
+
+    A row is [CLS] A[window_a] [SEP] (B[window_b] [SEP]), padded: the windows are those of truncation and
+    overflow, the padding is what `_collate` added. Word ids of a whole sequence are computed (by the tokenizer's
+    `_word_ids`) only when a row of that sample is first asked for, then cut and padded the way its ids were.
+    """
+
+    def __init__(self, tokenizer, sources, add_special_tokens):
+        self.tokenizer, self.sources, self.add_special_tokens = tokenizer, sources, add_special_tokens
+        self.rows = []          # per row: (sample index, (start, stop) of A, of B or None)
+        self.input_ids = None   # per row: the padded id lists, set by _collate
+        self.padding_side = "right"
+        self._words = {}        # (sample, 0 or 1) -> word ids of that whole sequence
+
+    def __len__(self):
+        return len(self.rows)
+
+    def __reduce__(self):
+        """Pickled (for a DataLoader worker, say) as its answers for every row, without the tokenizer."""
+        rows = range(len(self.rows))
+        return AnsweredLayout, ([self.word_ids(r) for r in rows], [self.sequence_ids(r) for r in rows],
+                                [self.tokens(r) for r in rows])
+
+    def word_ids(self, row):
+        sample, window_a, window_b = self.rows[row]
+        cut = [self._sequence_words(sample, 0)[slice(*window_a)]]
+        if window_b is not None:
+            cut.append(self._sequence_words(sample, 1)[slice(*window_b)])
+        return self._assemble(row, cut)
+
+    def sequence_ids(self, row):
+        _, window_a, window_b = self.rows[row]
+        windows = [window_a] if window_b is None else [window_a, window_b]
+        return self._assemble(row, [[index] * (stop - start) for index, (start, stop) in enumerate(windows)])
+
+    def tokens(self, row):
+        return self.tokenizer.convert_ids_to_tokens(self.input_ids[row])
+
+    def _sequence_words(self, sample, index):
+        key = (sample, index)
+        if key not in self._words:
+            self._words[key] = self.tokenizer._word_ids(self.sources[sample][index])
+        return self._words[key]
+
+    def _assemble(self, row, parts):
+        """[None] + A + [None] (+ B + [None]) when special tokens were added, then None for each pad."""
+        values = [None, *parts[0], None] if self.add_special_tokens else list(parts[0])
+        if len(parts) == 2:
+            values += [*parts[1], None] if self.add_special_tokens else parts[1]
+        return _pad(values, len(self.input_ids[row]), None, self.padding_side)
+
+
+class AnsweredLayout:
+    """What an unpickled `Layout` becomes: the same answers, stored."""
+
+    def __init__(self, word_ids, sequence_ids, tokens):
+        self._word_ids, self._sequence_ids, self._tokens = word_ids, sequence_ids, tokens
+
+    def __len__(self):
+        return len(self._word_ids)
+
+    def word_ids(self, row):
+        return list(self._word_ids[row])
+
+    def sequence_ids(self, row):
+        return list(self._sequence_ids[row])
+
+    def tokens(self, row):
+        return list(self._tokens[row])
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -256,7 +369,50 @@ def _as_pairs(text, text_pair):
             pairs.append((item[0], item[1]))
         else:
             raise TokenizerError(f"batch item {i} must be a string or a (text, text_pair) pair of strings, "
-                                 f"got {item!r:.80} (pre-split words are not supported)")
+                                 f"got {item!r:.80} (for pre-split words pass is_split_into_words=True)")
+    return pairs, True
+
+
+def _is_words(x):
+    return isinstance(x, (list, tuple)) and all(isinstance(word, str) for word in x)
+
+
+def _check_words(words, name):
+    if not _is_words(words):
+        raise TokenizerError(f"with is_split_into_words=True, {name} must be a list of words (strings), "
+                             f"got {words!r:.80}")
+    return words
+
+
+def _as_word_pairs(text, text_pair):
+    """`_as_pairs` for `is_split_into_words=True`: ([(words_a, words_b or None), ...], is_batched).
+
+    As transformers decides: `text` is a batch when its first item is a list (or tuple), else it is one sequence
+    of words, so [] is one empty sequence. A batch's `text_pair` is an equally long list of word lists; without
+    one, a batch item may itself be a pair of word lists. Anything else (a string, a non-string word, a mixed
+    batch) is a TokenizerError, where Rust raises a TypeError. `text_pair=[]` is a pair, like `text_pair=""`.
+    """
+    if not isinstance(text, (list, tuple)):
+        raise TokenizerError(f"with is_split_into_words=True, text must be a list of words (strings) or a batch "
+                             f"of such lists, not {type(text).__name__}")
+    if not (text and isinstance(text[0], (list, tuple))):
+        pair = None if text_pair is None else _check_words(text_pair, "text_pair")
+        return [(_check_words(text, "text"), pair)], False
+    if text_pair is not None:
+        if not isinstance(text_pair, (list, tuple)) or len(text_pair) != len(text):
+            raise TokenizerError(f"text is a batch of {len(text)} word lists, so text_pair must be a list of as "
+                                 f"many word lists, got {text_pair!r:.80}")
+        return [(_check_words(a, f"batch item {i}"), _check_words(b, f"text_pair item {i}"))
+                for i, (a, b) in enumerate(zip(text, text_pair))], True
+    pairs = []
+    for i, item in enumerate(text):
+        if _is_words(item):
+            pairs.append((item, None))
+        elif isinstance(item, (list, tuple)) and len(item) == 2 and all(map(_is_words, item)):
+            pairs.append((item[0], item[1]))
+        else:
+            raise TokenizerError(f"with is_split_into_words=True, batch item {i} must be a list of words or a "
+                                 f"pair of them, got {item!r:.80}")
     return pairs, True
 
 
@@ -419,6 +575,11 @@ class TokenizerBase:
         (start, end) character span of each token in `text`; offsets are None when not asked for."""
         raise NotImplementedError
 
+    def _word_lengths(self, text):
+        """How many tokens each pre-tokenizer word of `text` (literal special tokens already split out) gives,
+        in order; a word always gives at least one ([UNK] if nothing else). Only `word_ids` needs it."""
+        raise NotImplementedError
+
     def _split_special_tokens(self, text):
         """Yield (start, end, special_token_or_None) pieces of `text`: literal special tokens and the text between."""
         pos = 0
@@ -431,7 +592,10 @@ class TokenizerBase:
             yield pos, len(text), None
 
     def _encode(self, text, with_offsets):
-        """Ids (and offsets into `text`) of one sequence, with literal special tokens kept whole."""
+        """Ids (and offsets into `text`) of one sequence, with literal special tokens kept whole.
+        A list of words (is_split_into_words=True) goes to `_encode_words`."""
+        if not isinstance(text, str):
+            return self._encode_words(text, with_offsets)
         if self._special_re.search(text) is None:
             return self._encode_text(text, with_offsets)
         ids, offsets = [], [] if with_offsets else None
@@ -446,6 +610,34 @@ class TokenizerBase:
             if with_offsets:
                 offsets += [(s + start, e + start) for s, e in piece_offsets]
         return ids, offsets
+
+    def _encode_words(self, words, with_offsets):
+        """Ids and offsets of a pre-split sequence: each word is encoded on its own, as Rust encodes each word of
+        a pre-tokenized input (so "don't" still splits at the apostrophe, "" and " " give no token, "[MASK]"
+        stays whole), and each token's offsets are relative to its word, as Rust gives them."""
+        ids, offsets = [], [] if with_offsets else None
+        for word in words:
+            word_ids, word_offsets = self._encode(word, with_offsets)
+            ids += word_ids
+            if with_offsets:
+                offsets += word_offsets
+        return ids, offsets
+
+    def _word_ids(self, sequence):
+        """The word index of each token of one sequence, without special tokens (what `word_ids` cuts and pads).
+
+        Pre-split words: the index of the word in the list (a word that gives no token skips its index). Text:
+        Rust numbers the pieces that remain after literal special tokens are split out and the rest is
+        pre-tokenized (split at whitespace and around punctuation); each special token is one of them, and text
+        that normalises to nothing adds none.
+        """
+        if not isinstance(sequence, str):
+            lengths = [len(self._encode(word, False)[0]) for word in sequence]
+        else:
+            lengths = []
+            for start, end, special in self._split_special_tokens(sequence):
+                lengths += [1] if special is not None else self._word_lengths(sequence[start:end])
+        return [index for index, n in enumerate(lengths) for _ in range(n)]
 
     # ---- tokens <-> ids --------------------------------------------------------------------------------
 
@@ -529,9 +721,13 @@ class TokenizerBase:
     # ---- encoding ----------------------------------------------------------------------------------
 
     def encode(self, text, text_pair=None, add_special_tokens=True, **kwargs):
-        """The input ids of one text (or pair): `tok(text, text_pair, ...)["input_ids"]`."""
-        if not isinstance(text, str):
-            raise TokenizerError("encode takes one string; call the tokenizer itself for a batch")
+        """The input ids of one text (or pair): `tok(text, text_pair, ...)["input_ids"]`; with
+        `is_split_into_words=True`, of one list of words (or pair of them)."""
+        if kwargs.get("is_split_into_words") is not True:
+            if not isinstance(text, str):
+                raise TokenizerError("encode takes one string; call the tokenizer itself for a batch")
+        elif isinstance(text, (list, tuple)) and text and isinstance(text[0], (list, tuple)):
+            raise TokenizerError("encode takes one list of words; call the tokenizer itself for a batch")
         return self(text, text_pair, add_special_tokens=add_special_tokens, **kwargs)["input_ids"]
 
     def __call__(self, text, text_pair=None, *, add_special_tokens=True, padding=False, truncation=None,
@@ -546,15 +742,18 @@ class TokenizerBase:
         int64 arrays of shape [batch, length] (offsets: [batch, length, 2]). Truncation cuts on the side of the
         tokenizer's `truncation_side` ("right" unless set, e.g. by a tokenizer_config.json).
 
+        `is_split_into_words=True` takes pre-split words instead of text: a list of words, a batch of such lists,
+        and pairs of either (see `_as_word_pairs`). Each word is normalised and pre-tokenized on its own (so
+        punctuation inside a word still splits off, and an empty word gives no token), offsets are relative to
+        each word, and `word_ids()` of the result maps every token to its word: transformers' Rust behaviour.
+
         Flags must be bools, as transformers demands of `add_special_tokens` (None only where it means "the
         default"). `verbose=False` silences the warning about sequences longer than `model_max_length`.
-        `is_split_into_words=True` (pre-split words), `split_special_tokens=True`, `text_target` and
-        `text_pair_target` are transformers options we do not implement: a TokenizerError says so.
+        `split_special_tokens=True`, `text_target` and `text_pair_target` are transformers options we do not
+        implement: a TokenizerError says so.
         """
         _check_unsupported(unsupported)
-        if _check_flag(is_split_into_words, "is_split_into_words"):
-            raise TokenizerError("is_split_into_words=True is not supported by squeezebert_np: pass the text as "
-                                 "one string (e.g. ' '.join(words))")
+        is_split_into_words = _check_flag(is_split_into_words, "is_split_into_words")
         if _check_flag(split_special_tokens, "split_special_tokens", allow_none=True):
             raise TokenizerError("split_special_tokens=True is not supported by squeezebert_np: literal special "
                                  "tokens in the text are always kept whole")
@@ -567,7 +766,7 @@ class TokenizerBase:
         return_length = _check_flag(return_length, "return_length")
         verbose = _check_flag(verbose, "verbose")
 
-        pairs, is_batched = _as_pairs(text, text_pair)
+        pairs, is_batched = (_as_word_pairs if is_split_into_words else _as_pairs)(text, text_pair)
         stride = _check_int(stride, "stride", 0, allow_none=False)
         pad_to_multiple_of = _check_int(pad_to_multiple_of, "pad_to_multiple_of", 1)
         padding, truncation, max_length = self._resolve_strategies(
@@ -581,18 +780,19 @@ class TokenizerBase:
                                  "(lists)")
 
         with cycle_collector_paused() as collect_young:
-            encodings, sample_of = [], []
+            encodings, sample_of, layout = [], [], Layout(self, pairs, add_special_tokens)
             for index, (a, b) in enumerate(pairs):
-                for enc in self._encode_pair(a, b, add_special_tokens, truncation, max_length, stride,
-                                             return_offsets_mapping, return_overflowing_tokens):
+                for enc, windows in self._encode_pair(a, b, add_special_tokens, truncation, max_length, stride,
+                                                      return_offsets_mapping, return_overflowing_tokens):
                     encodings.append(enc)
                     sample_of.append(index)
+                    layout.rows.append((index, *windows))
                 collect_young()
             # transformers warns only when nothing set a max_length (no truncation, no padding to max_length)
             return self._collate(encodings, sample_of, padding, max_length, pad_to_multiple_of, padding_side,
                                  return_tensors, is_batched, return_token_type_ids, return_attention_mask,
                                  return_overflowing_tokens, return_special_tokens_mask, return_offsets_mapping,
-                                 return_length, warn_too_long=verbose and max_length is None)
+                                 return_length, warn_too_long=verbose and max_length is None, layout=layout)
 
     def _resolve_strategies(self, padding, truncation, max_length, stride, pad_to_multiple_of):
         """transformers' `_get_padding_truncation_strategies`, with its errors made TokenizerErrors.
@@ -627,12 +827,14 @@ class TokenizerBase:
                      keep_overflow):
         """The encodings of one (a, b) item: the truncated one first, then the overflowing windows if asked.
 
-        Each encoding is a tuple (ids, type_ids, special_tokens_mask, offsets or None).
+        Each comes as (encoding, windows): the encoding is a tuple (ids, type_ids, special_tokens_mask, offsets
+        or None), the windows are the (start, stop) of A and of B (None without B) that it holds, for `Layout`.
         """
         ids_a, offsets_a = self._encode(a, with_offsets)
         ids_b, offsets_b = self._encode(b, with_offsets) if b is not None else (None, None)
         if truncation == "do_not_truncate":
-            return [self._wrap(ids_a, offsets_a, ids_b, offsets_b, add_special_tokens)]
+            windows = (0, len(ids_a)), None if ids_b is None else (0, len(ids_b))
+            return [(self._wrap(ids_a, offsets_a, ids_b, offsets_b, add_special_tokens), windows)]
 
         n_special = self.num_special_tokens_to_add(b is not None) if add_special_tokens else 0
         if max_length < n_special:
@@ -649,10 +851,10 @@ class TokenizerBase:
         if keep_overflow:
             order += [(wa, wb) for wa in windows_a[1:] for wb in windows_b]
             order += [(windows_a[0], wb) for wb in windows_b[1:]]
-        return [self._wrap(ids_a[wa[0]:wa[1]], None if offsets_a is None else offsets_a[wa[0]:wa[1]],
-                           None if wb is None else ids_b[wb[0]:wb[1]],
-                           None if wb is None or offsets_b is None else offsets_b[wb[0]:wb[1]],
-                           add_special_tokens)
+        return [(self._wrap(ids_a[wa[0]:wa[1]], None if offsets_a is None else offsets_a[wa[0]:wa[1]],
+                            None if wb is None else ids_b[wb[0]:wb[1]],
+                            None if wb is None or offsets_b is None else offsets_b[wb[0]:wb[1]],
+                            add_special_tokens), (wa, wb))
                 for wa, wb in order]
 
     def _wrap(self, ids_a, offsets_a, ids_b, offsets_b, add_special_tokens):
@@ -680,8 +882,9 @@ class TokenizerBase:
     def _collate(self, encodings, sample_of, padding, max_length, pad_to_multiple_of, padding_side,
                  return_tensors, is_batched, return_token_type_ids, return_attention_mask,
                  return_overflowing_tokens, return_special_tokens_mask, return_offsets_mapping, return_length,
-                 warn_too_long=False):
-        """Pad the encodings to a common length if asked and lay them out as a BatchEncoding."""
+                 warn_too_long=False, layout=None):
+        """Pad the encodings to a common length if asked and lay them out as a BatchEncoding (which keeps
+        `layout`, told the padded ids, for its `word_ids`)."""
         lengths = [len(enc[0]) for enc in encodings]
         target = None
         if padding == "longest":  # Rust pads to the longest first window of each sample (overflow may be longer)
@@ -712,12 +915,15 @@ class TokenizerBase:
             fields["length"] = [len(row) for row in fields["input_ids"]]
         if return_overflowing_tokens:
             fields["overflow_to_sample_mapping"] = sample_of
+        if layout is not None:
+            layout.input_ids, layout.padding_side = fields["input_ids"], padding_side
 
         if return_tensors == "np":
-            return BatchEncoding((key, _to_array(key, rows)) for key, rows in fields.items())
+            return BatchEncoding(((key, _to_array(key, rows)) for key, rows in fields.items()), layout)
         if not is_batched and not return_overflowing_tokens:  # one text: drop the batch level of list fields
-            return BatchEncoding((key, rows[0] if isinstance(rows[0], list) else rows) for key, rows in fields.items())
-        return BatchEncoding(fields)
+            return BatchEncoding(((key, rows[0] if isinstance(rows[0], list) else rows)
+                                  for key, rows in fields.items()), layout)
+        return BatchEncoding(fields, layout)
 
     def _warn_if_too_long(self, rows):
         """transformers' `_eventual_warn_about_too_long_sequence`: once per tokenizer, log that a sequence (after

@@ -7,9 +7,10 @@ almost nothing happens per character or per token in Python:
    character (punctuation, a CJK ideograph). The pieces tile the text, so each piece's start is a running sum
    of lengths.
 2. Each distinct piece is tokenized once and remembered: piece -> (ids, where its tokens start and end, how its
-   ends behave). Real text repeats its words, so after a few thousand words almost every piece is a
-   dictionary hit. An ASCII word, the commonest miss, is only lower-cased before WordPiece; any other piece is
-   normalised by one `str.translate` over a table of each character's normalised text, filled on demand.
+   ends behave, how many tokens each of its words gives: only `word_ids()` reads that). Real text repeats its
+   words, so after a few thousand words almost every piece is a dictionary hit. An ASCII word, the commonest
+   miss, is only lower-cased before WordPiece; any other piece is normalised by one `str.translate` over a table
+   of each character's normalised text, filled on demand.
 3. The ids of a text are the chained ids of its pieces (itertools.chain, a loop in C); the offsets are running
    sums of the pieces' steps (itertools.accumulate, also in C), see `offset_steps`.
 
@@ -73,6 +74,7 @@ _IDS = itemgetter(0)     # the piece's token ids
 _STEPS = itemgetter(1)   # its token offsets as steps, see offset_steps
 _KEEP = itemgetter(2)    # which steps are token offsets
 _END = itemgetter(3)     # its end letter (w, l, r, s, t)
+_WORDS = itemgetter(4)   # how many tokens each of its words gives (for word_ids only)
 
 
 def offset_steps(spans, length):
@@ -161,48 +163,61 @@ class SqueezeBertTokenizerFast(TokenizerBase):
         self._longest_continuation = _longest_by_first_char(self._continuation)
 
     def _encode_text(self, text, with_offsets):
+        entries = self._entries(text)
+        ids = list(chain.from_iterable(map(_IDS, entries)))
+        return ids, token_offsets(entries) if with_offsets else None
+
+    def _word_lengths(self, text):
+        """Tokens per word, read from the same cache entries: a word never spans two pieces once joining
+        pieces are merged, so the words of a text are those of its pieces, in order."""
+        return list(chain.from_iterable(map(_WORDS, self._entries(text))))
+
+    def _entries(self, text):
+        """The cache entries of the pieces of `text`, pieces that normalisation would join merged first."""
         pieces = (ASCII_PIECES if text.isascii() else PIECES).findall(text)
         entries = list(map(self._pieces.__getitem__, pieces))
         ends = "".join(map(_END, entries))
         if _JOIN.search(ends):
             pieces = merge_joining_pieces(pieces, ends)
             entries = list(map(self._pieces.__getitem__, pieces))
-        ids = list(chain.from_iterable(map(_IDS, entries)))
-        return ids, token_offsets(entries) if with_offsets else None
+        return entries
 
     # ---- the slow path: once per distinct piece ----
 
     def _tokenize_piece(self, piece):
-        """One piece -> its cache entry: (ids, steps, keep, end letter); steps and keep: see `offset_steps`."""
+        """One piece -> its cache entry: (ids, steps, keep, end letter, tokens per word); steps and keep: see
+        `offset_steps`."""
         if piece.isascii() and piece.isalnum():  # the common case: normalising only lower-cases
             ids, lengths = self._wordpiece(piece.lower() if self.do_lower_case else piece)
-            return (ids, *contiguous_steps(lengths), "w")
+            return (ids, *contiguous_steps(lengths), "w", (len(ids),))
         table = self._table
         if len(table) > CACHE_SIZE:  # keep the table bounded (emptied between pieces, never during one)
             table.clear()
         text = piece.translate(table)  # normalised, with spaces around punctuation: one C call
         if table.irregular.isdisjoint(piece):  # one word, one normalised character per character
             ids, lengths = self._wordpiece(text)
-            return (ids, *contiguous_steps(lengths), "w")
+            return (ids, *contiguous_steps(lengths), "w", (len(ids),))
         if not text:
-            return ((), *offset_steps((), len(piece)), "t")
-        ids, spans = self._tokenize_words(piece, text)
+            return ((), *offset_steps((), len(piece)), "t", ())
+        ids, spans, words = self._tokenize_words(piece, text)
         left, right = text[0] != " ", text[-1] != " "  # a word character at that end
         end = "w" if left and right else "l" if left else "r" if right else "s"
-        return (ids, *offset_steps(spans, len(piece)), end)
+        return (ids, *offset_steps(spans, len(piece)), end, words)
 
     def _tokenize_words(self, piece, text):
         """WordPiece each word of the piece's normalised `text` (its runs of non-spaces) and map the token spans back
-        to the piece: a token covers the original characters its first and last normalised characters came from."""
+        to the piece: a token covers the original characters its first and last normalised characters came from.
+        Returns the ids, the spans and how many tokens each word gave."""
         lengths = map(len, map(self._table.__getitem__, map(ord, piece)))
         origin = list(chain.from_iterable(map(repeat, range(len(piece)), lengths)))  # text index -> piece index
-        ids, spans = [], []
+        ids, spans, words = [], [], []
         for word in _WORD.finditer(text):
             word_ids, token_lengths = self._wordpiece(word.group())
             ids += word_ids
+            words.append(len(word_ids))
             bounds = accumulate(token_lengths, initial=word.start())  # where each token starts, then the word's end
             spans += [(origin[start], origin[end - 1] + 1) for start, end in pairwise(bounds)]
-        return tuple(ids), spans
+        return tuple(ids), spans, tuple(words)
 
     def _wordpiece(self, word):
         """Greedy longest-match-first, as `WordpieceTokenizer.tokenize`, returning the ids and the lengths of the

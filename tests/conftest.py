@@ -25,3 +25,17 @@ def hf(vocab_dir):
     """transformers' BertTokenizer (Rust-backed, what AutoTokenizer gives for the SqueezeBERT repos) on it."""
     from tokenizer_reference import transformers_tokenizer
     return transformers_tokenizer(vocab_dir)
+
+
+@pytest.fixture(scope="session")
+def fast():
+    """SqueezeBertTokenizerFast on the shipped vocabulary (its piece cache fills as the tests run)."""
+    from squeezebert_np.tokenization_fast import SqueezeBertTokenizerFast
+    return SqueezeBertTokenizerFast()
+
+
+@pytest.fixture(scope="session")
+def slow():
+    """The readable SqueezeBertTokenizer on the shipped vocabulary."""
+    from squeezebert_np.tokenization import SqueezeBertTokenizer
+    return SqueezeBertTokenizer()

@@ -33,11 +33,6 @@ def tok(request):
     return request.param()
 
 
-@pytest.fixture(scope="module")
-def fast():
-    return SqueezeBertTokenizerFast()
-
-
 def write_vocab(path, tokens):
     path.write_text("".join(t + "\n" for t in tokens), encoding="utf-8")
     return path

@@ -403,7 +403,8 @@ def test_options_that_change_nothing_are_accepted(tok, hf, options):
 
 
 @pytest.mark.parametrize("options, message", [
-    (dict(is_split_into_words=True), "is_split_into_words=True is not supported"),
+    # supported, but it takes a list of words, not a string (transformers: Rust's TypeError)
+    (dict(is_split_into_words=True), "with is_split_into_words=True, text must be a list of words"),
     (dict(split_special_tokens=True), "split_special_tokens=True is not supported"),
     (dict(text_target="x"), "text_target is not supported"),
     (dict(text_pair_target="x"), "text_pair_target is not supported"),

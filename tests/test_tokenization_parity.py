@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import corpus
-from tokenizer_reference import plain, read_vocab, rust_fields, rust_tokenizer
+from tokenizer_reference import call_both, plain, read_vocab, rust_fields, rust_tokenizer
 from squeezebert_np.errors import TokenizerError
 from squeezebert_np.tokenization import SqueezeBertTokenizer
 from squeezebert_np.tokenization_base import default_vocab_file
@@ -25,16 +25,6 @@ FIELDS = ("input_ids", "token_type_ids", "attention_mask", "special_tokens_mask"
 @pytest.fixture(scope="module")
 def rust():
     return rust_tokenizer(read_vocab(default_vocab_file()))
-
-
-@pytest.fixture(scope="module")
-def fast():
-    return SqueezeBertTokenizerFast()
-
-
-@pytest.fixture(scope="module")
-def slow():
-    return SqueezeBertTokenizer()
 
 
 @pytest.fixture(scope="module")
@@ -151,19 +141,6 @@ def test_slow_matches_fast_on_generated_batches(fast, slow, batch):
     assert dict(slow(batch, return_special_tokens_mask=True)) == dict(fast(batch, return_special_tokens_mask=True))
     assert [slow.tokenize(t) for t in batch if isinstance(t, str)] == [fast.tokenize(t) for t in batch
                                                                        if isinstance(t, str)]
-
-
-def call_both(ours, hf, args, options):
-    """(our output, transformers' output); transformers raising means we must raise a TokenizerError."""
-    try:
-        theirs = hf(*args, **options)
-    except BaseException as e:  # Rust errors arrive as Exception, Rust panics as pyo3's PanicException
-        if not isinstance(e, Exception) and type(e).__name__ != "PanicException":
-            raise
-        with pytest.raises(TokenizerError):
-            ours(*args, **options)
-        return None, None
-    return ours(*args, **options), theirs
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

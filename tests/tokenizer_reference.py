@@ -7,8 +7,11 @@
 - `transformers_tokenizer(directory)`: transformers' own `BertTokenizer.from_pretrained` (what `AutoTokenizer`
   returns for the SqueezeBERT repos), with model_max_length=512 so that its defaults match ours.
 - `legacy_tokenizer(vocab_file)`: transformers' pure-Python `BertTokenizerLegacy`, for the slow-path quirks.
+- `call_both(ours, hf, args, options)`: the same call to one of ours and to transformers, refusals compared.
 """
 import pytest
+
+from squeezebert_np.errors import TokenizerError
 
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
@@ -64,3 +67,18 @@ def plain(value):
     if isinstance(value, (list, tuple)):
         return [plain(v) for v in value]
     return value
+
+
+def call_both(ours, hf, args, options, our_options=None):
+    """(our output, transformers' output) of the same call (`our_options` if ours takes other options); when
+    transformers refuses the input, ours must raise a TokenizerError, and the answer is (None, None)."""
+    our_options = options if our_options is None else our_options
+    try:
+        theirs = hf(*args, **options)
+    except BaseException as e:  # Rust errors arrive as Exception, Rust panics as pyo3's PanicException
+        if not isinstance(e, Exception) and type(e).__name__ != "PanicException":
+            raise
+        with pytest.raises(TokenizerError):
+            ours(*args, **our_options)
+        return None, None
+    return ours(*args, **our_options), theirs
