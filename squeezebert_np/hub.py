@@ -69,7 +69,7 @@ CACHEDIR_TAG = ("Signature: 8a477f597d28d172789f06886806bc55\n"
 # errors that mean "the hub could not be asked": no answer, a cut answer, a timeout
 # ssl.SSLError: a TLS connection cut mid-download (SSLEOFError) is a dropped connection like any other
 NETWORK_ERRORS = (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError, ssl.SSLError)
-_KNOWN_MISSING = object()          # what _cache_lookup returns for a .no_exist marker
+_KNOWN_MISSING = object()          # what _cache_lookup returns for a file known to be absent (see there)
 
 
 # ---- settings: the environment, read at each call (HUB.md §6) ----
