@@ -21,9 +21,13 @@ def add_model_options(parser, default_model):
     parser.add_argument("--cache-dir", default=None, help="Hugging Face cache (default: $HF_HUB_CACHE or "
                                                           "~/.cache/huggingface/hub)")
     parser.add_argument("--offline", action="store_true", help="use only files already in the cache")
+    add_token_option(parser)
+    parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
+
+
+def add_token_option(parser):
     parser.add_argument("--token", metavar="T", help="hub access token for private or gated repos "
                                                      "(default: HF_TOKEN, else the `hf auth login` token)")
-    parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
 
 
 @functools.lru_cache(maxsize=4)

@@ -8,7 +8,7 @@ import argparse
 import os
 import sys
 
-from . import hub
+from . import cli, hub
 
 EXAMPLES = """\
 examples:
@@ -35,8 +35,7 @@ def build_parser():
                                                     "tokenizer files) to this directory, e.g. weights/NAME")
     parser.add_argument("--cache-dir", metavar="D", help="cache folder (default: HF_HUB_CACHE, else "
                                                          "$HF_HOME/hub, else ~/.cache/huggingface/hub)")
-    parser.add_argument("--token", metavar="T", help="hub access token for private or gated repos "
-                                                     "(default: HF_TOKEN, else the `hf auth login` token)")
+    cli.add_token_option(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bars and no messages, only the paths")
     return parser
 
