@@ -12,7 +12,7 @@ transformers = pytest.importorskip("transformers")
 import squeezebert_np  # noqa: E402
 from squeezebert_np.synthetic import synthetic_state_dict  # noqa: E402
 
-ATOL = 1e-5    # float32; BLAS sums in another order than torch
+from numerics import assert_close, stages  # noqa: E402  float32 on both sides: twice the rounding budget apart
 
 
 @st.composite
@@ -51,7 +51,7 @@ def torch_model(head, cfg, sd):
     return model
 
 
-def compare(ours, theirs, valid):
+def compare(ours, theirs, valid, layers):
     for name in ("last_hidden_state", "pooler_output", "logits", "start_logits", "end_logits", "loss"):
         if name in theirs and theirs[name] is not None:
             a, b = np.asarray(getattr(ours, name)), theirs[name].numpy()
@@ -61,15 +61,15 @@ def compare(ours, theirs, valid):
             if name == "loss" and np.isnan(b):
                 assert np.isnan(a)
                 continue
-            assert np.max(np.abs(a - b), initial=0) <= ATOL * max(1, np.abs(b).max(initial=0) / 10), name
+            assert_close(a, b, stages(name, 0, layers), name)
     if "hidden_states" in theirs:
-        for a, b in zip(ours.hidden_states, theirs["hidden_states"]):
-            assert np.max(np.abs(a[valid] - b.numpy()[valid]), initial=0) <= ATOL
-        for a, b in zip(ours.attentions, theirs["attentions"]):
+        for i, (a, b) in enumerate(zip(ours.hidden_states, theirs["hidden_states"])):
+            assert_close(a[valid], b.numpy()[valid], stages("hidden_states", i, layers), f"hidden_states[{i}]")
+        for i, (a, b) in enumerate(zip(ours.attentions, theirs["attentions"])):
             b = b.numpy()
             finite = b > -1e30
             assert np.array_equal(a > -1e30, finite)
-            assert np.max(np.abs(a[finite] - b[finite]), initial=0) <= ATOL
+            assert_close(a[finite], b[finite], stages("attentions", i, layers), f"attentions[{i}]")
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
@@ -83,7 +83,7 @@ def test_base_model_matches_transformers(data):
     with torch.no_grad():
         theirs = torch_model("SqueezeBertModel", cfg, sd)(**{k: torch.from_numpy(v) for k, v in inp.items()},
                                                           output_hidden_states=True, output_attentions=True)
-    compare(ours, theirs, inp["attention_mask"].astype(bool))
+    compare(ours, theirs, inp["attention_mask"].astype(bool), config.num_hidden_layers)
 
 
 HEADS = ["SqueezeBertForMaskedLM", "SqueezeBertForSequenceClassification", "SqueezeBertForTokenClassification",
@@ -121,5 +121,6 @@ def test_heads_match_transformers(head, data):
     ours = cls(config, sd)(**inp, **labels)
     with torch.no_grad():
         theirs = torch_model(head, cfg, sd)(**{key: torch.from_numpy(np.asarray(v)) for key, v in {**inp, **labels}.items()})
-    compare(ours, theirs, inp["attention_mask"].reshape(-1, inp["attention_mask"].shape[-1]).astype(bool)
-            if head != "SqueezeBertForMultipleChoice" else np.ones((n, 0), bool))
+    valid = (inp["attention_mask"].reshape(-1, inp["attention_mask"].shape[-1]).astype(bool)
+             if head != "SqueezeBertForMultipleChoice" else np.ones((n, 0), bool))
+    compare(ours, theirs, valid, config.num_hidden_layers)
