@@ -33,6 +33,7 @@ import os
 import platform
 import re
 import shutil
+import socket
 import ssl
 import sys
 import tempfile
@@ -214,6 +215,12 @@ def _cache_lookup(storage, revision, filename):
     return _KNOWN_MISSING if listing is not None and filename not in listing else None
 
 
+def _revision_cached(storage, revision):
+    """True if the cache holds something of `revision`: its snapshot folder (a file downloaded at that commit)."""
+    commit = _read_ref(storage, revision)
+    return commit is not None and os.path.isdir(os.path.join(storage, "snapshots", commit))
+
+
 def _remember_missing(storage, revision, commit, filename):
     """Touch .no_exist/<commit>/<filename> and write the ref, as huggingface_hub does on EntryNotFound."""
     with contextlib.suppress(OSError):   # only an optimisation: never fail the call for it
@@ -361,10 +368,16 @@ def _open_with_retries(method, url, token, timeout, attempts):
             if error.code not in RETRY_STATUSES or attempt == attempts:
                 raise
             error.close()
-        except NETWORK_ERRORS:
-            if attempt == attempts:
+        except NETWORK_ERRORS as error:
+            if attempt == attempts or _unresolvable(error):
                 raise
         time.sleep(_backoff(attempt))
+
+
+def _unresolvable(error):
+    """True if the host name did not resolve (socket.gaierror inside a URLError). That is no transient fault:
+    asking again in a second gets the same answer, so it is not retried (a 5xx, a reset or a timeout is)."""
+    return isinstance(getattr(error, "reason", None), socket.gaierror)
 
 
 def _follow_hub_redirects(method, url, token, timeout, attempts):
@@ -440,12 +453,21 @@ def _ask_hub(method, url, token, ask, *, attempts):
 
 def _describe(error):
     reason = getattr(error, "reason", None) or error
+    if isinstance(reason, socket.gaierror):
+        return f"the host name {urlsplit(hub_endpoint()).hostname!r} does not resolve"
     return f"{type(reason).__name__}: {reason}" if str(reason) else type(reason).__name__
 
 
-def _unreachable_message(problem, what, cache):
-    return (f"could not reach the hub at {hub_endpoint()} ({problem}), and {what} is not in the cache {cache}. "
-            "Check the network connection (and HF_ENDPOINT, proxies), or use a local directory.")
+def _unreachable_message(problem, repo_id, revision, what, cache):
+    """What failed, what the user asked for and whether any of it is cached, and what to do."""
+    storage = os.path.join(cache, repo_folder_name(repo_id))
+    nothing = not _revision_cached(storage, revision)
+    missing = (f"nothing of {repo_id!r} (revision {revision!r}) is in the cache {cache}" if nothing
+               else f"{what} is not in the cache {cache}")
+    return (f"could not reach the hub at {hub_endpoint()} ({problem}), and {missing}. Check the network connection "
+            "(and HF_ENDPOINT, proxies), give a local directory instead of a repo id, or run "
+            f"`python -m squeezebert_np.download {repo_id}` on a machine with network and use its cache "
+            "(HF_HUB_CACHE).")
 
 
 # ---- step 1: metadata (HUB.md §2) ----
@@ -649,10 +671,13 @@ def _from_cache_only(found, repo_id, filename, revision, cache, why):
         raise EntryNotFoundError(f"{filename!r} does not exist in {repo_id!r} at revision {revision!r} "
                                  "(known from the cache)")
     if found is None:
+        storage = os.path.join(cache, repo_folder_name(repo_id))
+        what = (f"{filename!r} of {repo_id!r} (revision {revision!r}) is not in the cache {cache}"
+                if _revision_cached(storage, revision) else
+                f"nothing of {repo_id!r} (revision {revision!r}) is in the cache {cache} (asked for {filename!r})")
         raise LocalEntryNotFoundError(
-            f"{filename!r} of {repo_id!r} (revision {revision!r}) is not in the cache {cache}, and downloads are off "
-            f"({why}). Download it once with network access (python -m squeezebert_np.download {repo_id}), "
-            "or turn offline mode off.")
+            f"{what}, and downloads are off ({why}). Download it once with network access "
+            f"(python -m squeezebert_np.download {repo_id}), give a local directory, or turn offline mode off.")
     return found
 
 
@@ -697,7 +722,7 @@ def hf_hub_download(repo_id, filename, *, revision=None, cache_dir=None, local_f
     except _Unreachable as problem:
         if found is not None:
             return _from_cache_only(found, repo_id, filename, revision, cache, "")
-        raise LocalEntryNotFoundError(_unreachable_message(problem, f"{filename!r} of {repo_id!r}", cache)) from None
+        raise LocalEntryNotFoundError(_unreachable_message(problem, repo_id, revision, f"{filename!r} of {repo_id!r}", cache)) from None
     except EntryNotFoundError as missing:
         if missing.commit and COMMIT_RE.fullmatch(missing.commit):
             _remember_missing(storage, revision, missing.commit, filename)
@@ -722,9 +747,11 @@ def cached_file(path_or_repo_id, filename, *, revision=None, cache_dir=None, loc
     """Local path of `filename` in a local directory or a hub repo; None if the file does not exist and `missing_ok`.
 
     A directory that exists wins over a repo id of the same name, as in transformers. For a repo id this is
-    `hf_hub_download` (see there). `missing_ok` only covers "the repo does not have this file" (the hub said so, or
-    a .no_exist marker does): a missing repo or revision, a gated repo, being offline with nothing cached or a
-    failed download still raise.
+    `hf_hub_download` (see there). `missing_ok` covers "the repo does not have this file" (the hub said so, or a
+    .no_exist marker does) and, as in transformers, an optional file that offline (or with the hub unreachable)
+    is neither cached nor known to be missing while other files of that revision are cached: a cache filled by
+    huggingface_hub with only the files a model needs has no marker for the others. A missing repo or revision,
+    a gated repo, being offline with nothing of the revision cached, or a failed download still raise.
     """
     if os.path.isdir(path_or_repo_id):
         path = os.path.join(path_or_repo_id, filename)
@@ -738,6 +765,9 @@ def cached_file(path_or_repo_id, filename, *, revision=None, cache_dir=None, loc
         return hf_hub_download(name, filename, revision=revision, cache_dir=cache_dir,
                                local_files_only=local_files_only, token=token)
     except LocalEntryNotFoundError:
+        storage = os.path.join(hub_cache_dir(cache_dir), repo_folder_name(name))
+        if missing_ok and _revision_cached(storage, revision or "main"):
+            return None
         raise
     except EntryNotFoundError:
         if missing_ok:
@@ -779,7 +809,8 @@ def snapshot_download(repo_id, *, revision=None, cache_dir=None, local_files_onl
         try:
             return _cached_snapshot(storage, repo_id, revision, cache, f"the hub is unreachable: {problem}")
         except LocalEntryNotFoundError:
-            raise LocalEntryNotFoundError(_unreachable_message(problem, f"a snapshot of {repo_id!r}", cache)) from None
+            raise LocalEntryNotFoundError(_unreachable_message(problem, repo_id, revision, "a complete snapshot",
+                                                               cache)) from None
     except (RevisionNotFoundError, HubArgumentError):
         raise
     except HubError:

@@ -26,10 +26,14 @@ request needs `Authorization: Bearer <token>`. Files whose name ends in one of `
 (302 to the CDN), the others git files (307 to resolve-cache).
 """
 import hashlib
+import importlib.metadata
 import json
 import os
 import re
 import socket
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 from dataclasses import dataclass, field
@@ -436,6 +440,38 @@ class FakeHub:
             return 404, {"Content-Type": "application/xml"}, b"<Error><Code>NoSuchKey</Code></Error>"
         return 200, {"ETag": f'"{segments[1]}"', "Content-Type": "application/octet-stream",
                      "Accept-Ranges": "bytes"}, self.blobs[segments[1]]
+
+
+# ---- huggingface_hub on the other side: the pinned version, and the current release when it is provided ----
+
+def hub_versions():
+    """("pinned", None) always; ("current", DIR) when SQUEEZEBERT_HUB_CURRENT is set, else a skip saying why."""
+    import pytest
+    current = os.environ.get("SQUEEZEBERT_HUB_CURRENT")
+    return [pytest.param(None, id="pinned"),
+            pytest.param(current, id="current", marks=pytest.mark.skipif(
+                not current, reason="SQUEEZEBERT_HUB_CURRENT is not set (a `pip install --target DIR "
+                                    "huggingface_hub==<current release>` folder): only the pinned version runs"))]
+
+
+def run_huggingface_hub(code, env, where, *args):
+    """Run `code` with huggingface_hub: the installed one, or the one in the folder `where`. Returns the JSON of the
+    last stdout line; checks the child imported the huggingface_hub it was meant to."""
+    env = dict(env)
+    if where:
+        env["PYTHONPATH"] = os.pathsep.join([where, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    code = textwrap.dedent(code) + "\nimport huggingface_hub as _h; print(json.dumps([_h.__version__, _h.__file__]))"
+    result = subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    *lines, imported = result.stdout.strip().splitlines()
+    version, path = json.loads(imported)
+    pinned = importlib.metadata.version("huggingface_hub")
+    if where:
+        assert os.path.realpath(path).startswith(os.path.realpath(where) + os.sep), path
+        assert version != pinned, f"the child ran the pinned huggingface_hub {version} again"
+    else:
+        assert version == pinned, (version, pinned)
+    return json.loads(lines[-1])
 
 
 def _is_hub_variable(name):

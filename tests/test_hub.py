@@ -15,7 +15,7 @@ import textwrap
 
 import pytest
 
-from fakehub import FakeHub, git_blob_sha1
+from fakehub import FakeHub, git_blob_sha1, hub_versions, run_huggingface_hub
 from squeezebert_np import hub
 from squeezebert_np.errors import (EntryNotFoundError, GatedRepoError, HubArgumentError, HubError,
                                    LocalEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError)
@@ -75,12 +75,10 @@ def cache_tree(root):
     return tree
 
 
-def run_python(code, env, *args):
-    """Run `code` in a fresh interpreter; return the JSON it prints on its last line."""
-    result = subprocess.run([sys.executable, "-c", textwrap.dedent(code), *args], env=env, capture_output=True,
-                            text=True, timeout=60)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads(result.stdout.strip().splitlines()[-1])
+def run_python(code, env, *args, where=None):
+    """Run `code` in a fresh interpreter with huggingface_hub (the pinned one, or the one in the folder `where`);
+    return the JSON it prints on its last line."""
+    return run_huggingface_hub(code, env, where, *args)
 
 
 # ---- protocol and cache layout (HUB.md §2, §3, §5) ----
@@ -183,8 +181,12 @@ def test_offline_uses_the_cache_only(fake_hub, cache, monkeypatch, how):
     with pytest.raises(EntryNotFoundError) as known_missing:
         hub.hf_hub_download(REPO, "vocab.json", **kwargs)
     assert not isinstance(known_missing.value, LocalEntryNotFoundError)
-    with pytest.raises(LocalEntryNotFoundError, match="not in the cache"):
-        hub.cached_file(REPO, "pytorch_model.bin", missing_ok=True, **kwargs)      # not cached: still raises
+    # not cached, not known missing, but the revision is cached: an optional file, skipped as transformers does
+    assert hub.cached_file(REPO, "pytorch_model.bin", missing_ok=True, **kwargs) is None
+    with pytest.raises(LocalEntryNotFoundError, match="'pytorch_model.bin' of .* is not in the cache"):
+        hub.cached_file(REPO, "pytorch_model.bin", **kwargs)
+    with pytest.raises(LocalEntryNotFoundError, match="nothing of .* is in the cache"):    # nothing of refs/pr/1
+        hub.cached_file(REPO, "config.json", revision="refs/pr/1", missing_ok=True, **kwargs)
     with pytest.raises(LocalEntryNotFoundError):
         hub.hf_hub_download(REPO, "config.json", revision="refs/pr/1", **kwargs)
     assert fake_hub.log == []
@@ -464,8 +466,10 @@ def test_after_snapshot_download_optional_files_are_known_missing(fake_hub, cach
     assert hub.cached_file(REPO, "config.json") == os.path.join(folder, "config.json")
     assert fake_hub.log == []
     os.remove(storage(cache) / "trees" / f"{fake_hub.commit(REPO)}.json")      # without the listing: unknown
-    with pytest.raises(LocalEntryNotFoundError):
-        hub.cached_file(REPO, "tokenizer_config.json", missing_ok=True)
+    monkeypatch.setattr(hub, "BACKOFF_SECONDS", 0.01)                        # now retries are allowed
+    with pytest.raises(LocalEntryNotFoundError, match="'tokenizer_config.json' of .* is not in the cache"):
+        hub.cached_file(REPO, "tokenizer_config.json")
+    assert hub.cached_file(REPO, "tokenizer_config.json", missing_ok=True) is None     # optional: skipped
 
 
 @pytest.mark.parametrize("name, value", [("HF_ENDPOINT", "hf-mirror.com"), ("HF_ENDPOINT", "127.0.0.1:8080"),
@@ -655,7 +659,8 @@ print(json.dumps({"paths": paths, "error": error}))
 
 
 @pytest.mark.parametrize("symlinks", [True, False])
-def test_huggingface_hub_reads_what_we_download_offline(fake_hub, cache, monkeypatch, symlinks):
+@pytest.mark.parametrize("where", hub_versions())
+def test_huggingface_hub_reads_what_we_download_offline(fake_hub, cache, monkeypatch, symlinks, where):
     if not symlinks:
         monkeypatch.setenv("HF_HUB_DISABLE_SYMLINKS", "1")
     ours = [hub.hf_hub_download(REPO, f, revision=rev) for f, rev in HF_DOWNLOADS]
@@ -671,15 +676,16 @@ def test_huggingface_hub_reads_what_we_download_offline(fake_hub, cache, monkeyp
         refs = sorted(r for repo_info in info.repos for rev in repo_info.revisions for r in rev.refs)
         print(json.dumps({"paths": paths, "tried": tried, "warnings": [str(w) for w in info.warnings], "refs": refs,
                           "no_exist": h.try_to_load_from_cache(repo, "tokenizer_config.json") is _CACHED_NO_EXIST}))
-        """, fake_hub.environ(cache, HF_HUB_OFFLINE="1"), REPO, json.dumps(HF_DOWNLOADS))
+        """, fake_hub.environ(cache, HF_HUB_OFFLINE="1"), REPO, json.dumps(HF_DOWNLOADS), where=where)
     assert seen["paths"] == ours and seen["tried"] == ours
     assert seen["warnings"] == [] and seen["refs"] == ["main", "refs/pr/1", "v1.0"] and seen["no_exist"]
     assert fake_hub.log == []
 
 
-def test_we_read_what_huggingface_hub_downloads_offline(fake_hub, cache, tmp_path):
+@pytest.mark.parametrize("where", hub_versions())
+def test_we_read_what_huggingface_hub_downloads_offline(fake_hub, cache, tmp_path, where):
     theirs = run_python(HF_SCRIPT, fake_hub.environ(tmp_path / "theirs"), REPO, json.dumps(HF_DOWNLOADS),
-                        "tokenizer_config.json", "main")
+                        "tokenizer_config.json", "main", where=where)
     fake_hub.clear_log()
     ours = [hub.hf_hub_download(REPO, f, revision=rev, cache_dir=tmp_path / "theirs", local_files_only=True)
             for f, rev in HF_DOWNLOADS]
@@ -690,7 +696,8 @@ def test_we_read_what_huggingface_hub_downloads_offline(fake_hub, cache, tmp_pat
 
 
 @pytest.mark.parametrize("symlinks", [True, False])
-def test_both_clients_write_identical_cache_trees_and_requests(fake_hub, cache, tmp_path, monkeypatch, symlinks):
+@pytest.mark.parametrize("where", hub_versions())
+def test_both_clients_write_identical_cache_trees_and_requests(fake_hub, cache, tmp_path, monkeypatch, symlinks, where):
     env = {} if symlinks else {"HF_HUB_DISABLE_SYMLINKS": "1"}
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -701,16 +708,17 @@ def test_both_clients_write_identical_cache_trees_and_requests(fake_hub, cache, 
     our_requests = [(r.origin, r.method, r.path) for r in fake_hub.log]
     fake_hub.clear_log()
     theirs = run_python(HF_SCRIPT, fake_hub.environ(tmp_path / "theirs", **env), REPO, json.dumps(HF_DOWNLOADS),
-                        "tokenizer_config.json", "main")
+                        "tokenizer_config.json", "main", where=where)
     assert theirs["error"] == "RemoteEntryNotFoundError"
     assert [(r.origin, r.method, r.path) for r in fake_hub.log] == our_requests
     assert cache_tree(tmp_path / "theirs") == cache_tree(cache)
 
 
-def test_both_clients_write_identical_snapshots(fake_hub, cache, tmp_path):
+@pytest.mark.parametrize("where", hub_versions())
+def test_both_clients_write_identical_snapshots(fake_hub, cache, tmp_path, where):
     hub.snapshot_download(REPO)
     run_python("import huggingface_hub as h, json, sys; print(json.dumps(h.snapshot_download(sys.argv[1])))",
-               fake_hub.environ(tmp_path / "theirs"), REPO)
+               fake_hub.environ(tmp_path / "theirs"), REPO, where=where)
     assert cache_tree(tmp_path / "theirs") == cache_tree(cache)
 
 
@@ -720,7 +728,8 @@ ERROR_CASES = [("squeezebert/nope", "main", "config.json", "RepositoryNotFoundEr
                (REPO, "main", "tf_model.h5", "RemoteEntryNotFoundError", EntryNotFoundError)]
 
 
-def test_errors_match_huggingface_hub(fake_hub, cache):
+@pytest.mark.parametrize("where", hub_versions())
+def test_errors_match_huggingface_hub(fake_hub, cache, where):
     theirs = run_python("""
         import json, sys, huggingface_hub as h
         names = []
@@ -731,7 +740,7 @@ def test_errors_match_huggingface_hub(fake_hub, cache):
             except Exception as e:
                 names.append(type(e).__name__)
         print(json.dumps(names))
-        """, fake_hub.environ(cache), json.dumps([case[:3] for case in ERROR_CASES]))
+        """, fake_hub.environ(cache), json.dumps([case[:3] for case in ERROR_CASES]), where=where)
     assert theirs == [case[3] for case in ERROR_CASES]
     for repo_id, revision, filename, _, ours in ERROR_CASES:
         with pytest.raises(ours) as caught:
