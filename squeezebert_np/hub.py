@@ -547,6 +547,9 @@ def _stream(url, token, out, size, filename, progress):
                                f"{urlsplit(url).netloc}") from None
             reason = f"HTTP {error.code}"
         except NETWORK_ERRORS as error:
+            if _unresolvable(error):
+                raise HubError(f"downloading {filename!r} failed: the host name {urlsplit(url).hostname!r} does "
+                               "not resolve") from None
             reason = _describe(error)
         if done > best:                  # new bytes since the last failure: worth more tries
             best, failures = done, 0

@@ -263,3 +263,26 @@ def test_bad_zero_shot_template_is_one_line(template):
     result = run(["squeezebert_np.nli", "--model", "nobody/nothing", "--offline", "--zero-shot", "text",
                   "--labels", "a,b", "--template", template])
     one_line_error(result, "template")
+
+
+# ---- the first command with no network (issue 14 §3) ----
+
+def test_first_command_with_an_unresolvable_hub_fails_at_once(tmp_path):
+    """A DNS failure is not retried: the command ends within ~2 s of its start-up (the old client waited 15 s),
+    naming the repo, that nothing of it is cached, and what to do."""
+    import time
+    with FakeHub(repos={}) as hub:
+        env = hub.environ(tmp_path / "cache", HF_ENDPOINT="http://squeezebert-np-test.invalid")
+    start = time.monotonic()
+    baseline = run(["squeezebert_np.fill_mask", "--offline", TEXT], env=env)      # start-up, imports, no network
+    startup = time.monotonic() - start
+    assert baseline.returncode == 1
+    for command in (["squeezebert_np.fill_mask", TEXT], ["squeezebert_np.nli", "a", "b"]):
+        start = time.monotonic()
+        result = run(command, env=env)
+        assert time.monotonic() - start < startup + 2.0
+        one_line_error(result, "'squeezebert-np-test.invalid' does not resolve")
+        for fragment in ("nothing of 'squeezebert/squeezebert-", "HF_ENDPOINT", "local directory",
+                         "python -m squeezebert_np.download"):
+            assert fragment in result.stderr, result.stderr
+        assert "tokenizer_config.json" not in result.stderr

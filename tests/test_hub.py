@@ -746,3 +746,48 @@ def test_errors_match_huggingface_hub(fake_hub, cache, where):
         with pytest.raises(ours) as caught:
             hub.hf_hub_download(repo_id, filename, revision=revision)
         assert type(caught.value) is ours
+
+
+# ---- a host name that does not resolve (issue 14 §3) ----
+
+UNRESOLVABLE = "http://squeezebert-np-test.invalid"       # RFC 2606: .invalid never resolves
+
+
+def test_a_host_name_that_does_not_resolve_fails_at_once_and_says_what_to_do(fake_hub, cache, monkeypatch):
+    """No retry with backoff for a DNS failure (it is not transient): the old client waited 15 s."""
+    import time
+    monkeypatch.setenv("HF_ENDPOINT", UNRESOLVABLE)
+    monkeypatch.setattr(hub, "BACKOFF_SECONDS", 1.0)             # the real backoff: one retry would cost 1 s
+    start = time.monotonic()
+    with pytest.raises(LocalEntryNotFoundError) as caught:
+        hub.cached_file(REPO, "tokenizer_config.json", missing_ok=True)
+    assert time.monotonic() - start < 1.0
+    message = str(caught.value)
+    for fragment in ("'squeezebert-np-test.invalid' does not resolve", f"nothing of '{REPO}' (revision 'main') is "
+                     "in the cache", "network", "HF_ENDPOINT", "local directory", "python -m squeezebert_np.download"):
+        assert fragment in message, message
+    assert "tokenizer_config.json" not in message      # the user asked for the repo, not for this optional file
+    with pytest.raises(LocalEntryNotFoundError, match="does not resolve.*nothing of"):
+        hub.snapshot_download(REPO)
+    assert time.monotonic() - start < 2.0
+
+
+def test_5xx_and_cut_connections_still_retry_but_dns_failures_do_not(monkeypatch):
+    import urllib.error
+    calls = []
+
+    def fake_open(method, url, token, timeout, **_):
+        calls.append(url)
+        raise errors.pop(0)
+    monkeypatch.setattr(hub, "_open", fake_open)
+    monkeypatch.setattr(hub, "BACKOFF_SECONDS", 0.0)
+    errors = [urllib.error.URLError(socket.gaierror(socket.EAI_NONAME, "Name or service not known"))]
+    with pytest.raises(urllib.error.URLError):
+        hub._open_with_retries("HEAD", "http://x.invalid/", None, 1, hub.MAX_ATTEMPTS)
+    assert len(calls) == 1
+    calls.clear()
+    errors = [ConnectionResetError(), urllib.error.URLError(ConnectionRefusedError()), TimeoutError(),
+              ConnectionResetError(), ConnectionResetError()]
+    with pytest.raises(ConnectionResetError):
+        hub._open_with_retries("HEAD", "http://x/", None, 1, hub.MAX_ATTEMPTS)
+    assert len(calls) == hub.MAX_ATTEMPTS
