@@ -791,3 +791,184 @@ def test_5xx_and_cut_connections_still_retry_but_dns_failures_do_not(monkeypatch
     with pytest.raises(ConnectionResetError):
         hub._open_with_retries("HEAD", "http://x/", None, 1, hub.MAX_ATTEMPTS)
     assert len(calls) == hub.MAX_ATTEMPTS
+
+
+# ---- hostile and faulty servers (issue 15: hub items 3-7) ----
+
+def tree_url(fake_hub, repo_id=REPO):
+    return f"{fake_hub.endpoint}/api/models/{repo_id}/tree/{fake_hub.commit(repo_id)}?recursive=true&expand=false"
+
+
+def assert_cache_clean(cache):
+    """Nothing partial, and every blob verified against its name (sha256, or the git blob sha1)."""
+    assert leftovers(cache) == []
+    for blob in storage(cache).glob("blobs/*"):
+        data = blob.read_bytes()
+        assert blob.name in (hashlib.sha256(data).hexdigest(), git_blob_sha1(data)), blob
+    for link in storage(cache).glob("snapshots/*/*"):
+        assert link.resolve().exists(), link
+
+
+def test_a_listing_whose_next_page_loops_is_refused(fake_hub, cache):
+    fake_hub.headers({"Link": f'<{tree_url(fake_hub)}>; rel="next"'}, times=1000, path="/tree/")
+    with pytest.raises(LocalEntryNotFoundError, match="links back to an earlier page"):
+        hub.snapshot_download(REPO)
+    assert len(fake_hub.requests(path="/tree/")) == 1
+    assert_cache_clean(cache)
+
+
+def test_listing_pages_are_bounded_and_must_bring_files(fake_hub, cache, monkeypatch):
+    fake_hub.tree_page_size = 1                                        # 4 files: 4 pages
+    monkeypatch.setattr(hub, "MAX_LIST_PAGES", 3)
+    with pytest.raises(LocalEntryNotFoundError, match="more than 3 pages"):
+        hub.snapshot_download(REPO)
+    assert len(fake_hub.requests(path="/tree/")) == 3
+    fake_hub.clear_log()
+    # an empty page that links on (to a new URL each time: no loop, no progress either)
+    fake_hub.tree_page_size = 0
+    with pytest.raises(LocalEntryNotFoundError, match="empty page"):
+        hub.snapshot_download(REPO)
+    assert len(fake_hub.requests(path="/tree/")) == 1
+    fake_hub.tree_page_size = 1000
+    fake_hub.headers({"Link": '<file:///etc/passwd>; rel="next"'}, path="/tree/")
+    with pytest.raises(HubError, match="only http and https"):
+        hub.snapshot_download(REPO)
+
+
+def test_a_corrupt_git_file_is_caught_by_its_blob_sha1(fake_hub, cache):
+    fake_hub.corrupt(origin="hub", path="config.json")
+    with pytest.raises(HubError, match="corrupt: its git blob sha1"):
+        hub.hf_hub_download(REPO, "config.json")
+    assert not list(storage(cache).glob("snapshots/*/config.json")) and not list(storage(cache).glob("blobs/*"))
+    assert_cache_clean(cache)
+    assert open(hub.hf_hub_download(REPO, "config.json"), "rb").read() == CONFIG     # then it works
+
+
+def test_a_git_file_cut_short_with_no_size_announced_is_not_cached(fake_hub, cache):
+    fake_hub.headers({"Content-Length": None}, origin="hub", path="config.json", times=3)  # HEADs, GET
+    fake_hub.cut(after=10, origin="hub", path="config.json")
+    with pytest.raises(HubError, match="corrupt: its git blob sha1"):
+        hub.hf_hub_download(REPO, "config.json")
+    assert not list(storage(cache).glob("blobs/*"))
+    assert_cache_clean(cache)
+
+
+def test_a_206_for_the_wrong_range_means_starting_over(fake_hub, cache):
+    fake_hub.cut(after=20, origin="hub", path="config.json")
+    fake_hub.wrong_range(shift=3, origin="hub", path="config.json")
+    assert open(hub.hf_hub_download(REPO, "config.json"), "rb").read() == CONFIG
+    gets = fake_hub.requests(method="GET", path="config.json")
+    assert [r.header("range") for r in gets] == [None, "bytes=20-", None]      # the bad 206 was not used
+    assert_cache_clean(cache)
+
+
+def test_content_that_changed_between_cut_and_resume_means_starting_over(fake_hub, cache):
+    fake_hub.cut(after=100_000)
+    fake_hub.headers({"ETag": '"an-older-version"'}, origin="cdn")            # the first answer's ETag
+    assert open(hub.hf_hub_download(REPO, "pytorch_model.bin"), "rb").read() == WEIGHTS
+    assert [r.header("range") for r in fake_hub.requests(origin="cdn")] == [None, "bytes=100000-", None]
+    assert_cache_clean(cache)
+
+
+def test_reading_stops_at_the_announced_size(fake_hub, cache):
+    fake_hub.extra(20_000_000)                                                  # 20 MB more than the 288 kB
+    with pytest.raises(HubError, match="more than the 288000 bytes it announced"):
+        hub.hf_hub_download(REPO, "pytorch_model.bin")
+    assert_nothing_partial(cache)
+
+
+@pytest.mark.parametrize("token", ["hf_SECRET\r\nX: 1", "hf_SECRET X", "hf_SECRET\x00", "hf_SECRÉT", "hf_" * 400])
+def test_a_malformed_token_is_refused_before_any_request_without_showing_it(fake_hub, cache, monkeypatch, token):
+    with pytest.raises(HubArgumentError, match="token given") as caught:
+        hub.hf_hub_download(REPO, "config.json", token=token)
+    assert "SECRET" not in str(caught.value) and "SECR" not in repr(caught.value)
+    monkeypatch.setenv("HF_TOKEN", token.replace("\r\n", "\x01").replace("\0", "\x7f"))
+    with pytest.raises(HubArgumentError, match="HF_TOKEN") as caught:
+        hub.snapshot_download(REPO)
+    assert "SECR" not in str(caught.value)
+    assert fake_hub.log == []
+
+
+def test_a_token_never_appears_in_a_message(fake_hub, cache):
+    secret = "hf_private"
+    for call in (lambda: hub.hf_hub_download("org/nope", "config.json", token=secret),
+                 lambda: hub.hf_hub_download(PRIVATE, "nope.txt", token=secret),
+                 lambda: hub.hf_hub_download(GATED, "config.json", token=secret)):
+        with pytest.raises(HubError) as caught:
+            call()
+        assert secret not in str(caught.value) and secret not in repr(caught.value)
+    with pytest.raises(HubArgumentError, match="must be a string"):
+        hub.hf_hub_download(REPO, "config.json", token=b"hf_x")
+
+
+@pytest.mark.parametrize("headers, fragment", [
+    ({"Location": "file:///nonexistent/adv_probe"}, "refused a redirect"),
+    ({"Location": "data:,hello"}, "refused a redirect"),
+    ({"Location": "http://127.0.0.1:99999/x"}, "bad port"),
+    ({"X-Linked-Size": "²"}, "malformed X-Linked-Size"),
+    ({"X-Linked-Size": "9" * 5000}, "malformed X-Linked-Size"),
+])
+def test_hostile_headers_get_our_error(fake_hub, cache, headers, fragment):
+    fake_hub.headers(headers, method="HEAD", path="pytorch_model.bin")
+    with pytest.raises(HubError, match=fragment) as caught:
+        hub.hf_hub_download(REPO, "pytorch_model.bin")
+    assert len(str(caught.value)) < 600
+    assert fake_hub.requests(origin="cdn") == []
+    assert_nothing_partial(cache)
+
+
+def test_a_redirect_to_file_during_the_download_is_refused(fake_hub, cache, tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_bytes(CONFIG)
+    fake_hub.fail(302, origin="hub", method="GET", path="config.json")     # a 302 ...
+    fake_hub.headers({"Location": secret.as_uri()}, origin="hub", method="GET", path="config.json")  # ... to file:
+    with pytest.raises(HubError, match="only http and https"):
+        hub.hf_hub_download(REPO, "config.json")
+    assert not list(storage(cache).glob("blobs/*"))
+
+
+def test_a_partial_file_left_by_a_killed_download_is_resumed(fake_hub, cache):
+    """huggingface_hub's name, blobs/<etag>.incomplete: the next call continues it with a Range request."""
+    sha = hashlib.sha256(WEIGHTS).hexdigest()
+    (storage(cache) / "blobs").mkdir(parents=True)
+    (storage(cache) / "blobs" / f"{sha}.incomplete").write_bytes(WEIGHTS[:123_456])
+    assert open(hub.hf_hub_download(REPO, "pytorch_model.bin"), "rb").read() == WEIGHTS
+    assert [r.header("range") for r in fake_hub.requests(origin="cdn")] == ["bytes=123456-"]
+    assert_cache_clean(cache)
+
+
+def test_a_corrupt_partial_file_is_downloaded_again_from_the_start(fake_hub, cache):
+    sha = hashlib.sha256(WEIGHTS).hexdigest()
+    (storage(cache) / "blobs").mkdir(parents=True)
+    (storage(cache) / "blobs" / f"{sha}.incomplete").write_bytes(b"\0" * 1000)
+    assert open(hub.hf_hub_download(REPO, "pytorch_model.bin"), "rb").read() == WEIGHTS
+    assert [r.header("range") for r in fake_hub.requests(origin="cdn")] == ["bytes=1000-", None]
+    assert_cache_clean(cache)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_FSIZE is POSIX")
+@pytest.mark.parametrize("limit", [50, 100_000])
+def test_a_file_size_limit_leaves_no_partial_file_and_gives_our_error(fake_hub, cache, limit):
+    """RLIMIT_FSIZE (a full disk for this process): 50 bytes is less than CACHEDIR.TAG and a ref; 100 kB less than
+    the weights. Our error, no *.tmp / *.incomplete left, CACHEDIR.TAG whole or absent."""
+    code = """
+        import json, resource, sys
+        from squeezebert_np import hub
+        resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[1]), resource.RLIM_INFINITY))
+        try:
+            hub.hf_hub_download("squeezebert/squeezebert-uncased", "pytorch_model.bin")
+            print(json.dumps(None))
+        except Exception as e:
+            print(json.dumps([type(e).__name__, str(e)]))
+        """
+    result = subprocess.run([sys.executable, "-c", textwrap.dedent(code), str(limit)], env=fake_hub.environ(cache),
+                            capture_output=True, text=True, timeout=60,
+                            cwd=os.path.dirname(os.path.dirname(os.path.abspath(hub.__file__))))
+    assert result.returncode == 0, result.stderr
+    error = json.loads(result.stdout)
+    assert error is not None and error[0] == "HubError", error
+    assert "no space left" in error[1] or "cannot write" in error[1], error
+    assert leftovers(cache) == []
+    tag = cache / "CACHEDIR.TAG"
+    assert not tag.exists() or tag.read_text() == hub.CACHEDIR_TAG
+    assert_nothing_partial(cache)
