@@ -102,8 +102,12 @@ def hub_cache_dir(cache_dir=None):
 def hub_endpoint():
     """HF_ENDPOINT without its trailing slash (a mirror, or a test server), else https://huggingface.co."""
     endpoint = (os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
-    parts = urlsplit(endpoint)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    try:
+        parts = urlsplit(endpoint)
+        parts.port                      # a port that is out of range or not a number raises here
+    except ValueError:                  # e.g. "http://[::1": an unclosed IPv6 bracket
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         raise HubArgumentError(f"HF_ENDPOINT must be an http:// or https:// URL such as {DEFAULT_ENDPOINT}, "
                                f"got {endpoint!r}")
     return endpoint
