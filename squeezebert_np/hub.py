@@ -61,6 +61,7 @@ MAX_REDIRECTS = 20
 MAX_TOKEN_LENGTH = 1000        # hub tokens are ~40 characters; a longer "token" is something else pasted by mistake
 MAX_LIST_PAGES = 1000          # tree listing pages of one commit (1000 files each on the hub)
 MAX_SIZE_DIGITS = 18           # a size header of more digits (>= 1 EB) is malformed
+MAX_JSON_BYTES = 64 * 1000 * 1000   # an API answer (repo info, one listing page of 1000 files: ~0.2 MB) at most
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 PROGRESS_MIN_BYTES = 10 * 1000 * 1000   # smaller files download too fast for a bar to help
 COMMIT_RE = re.compile(r"[0-9a-f]{40}")
@@ -487,7 +488,7 @@ class _Ask:
 def _hub_error(response, ask):
     """Our exception for an error response from the hub, in the order of huggingface_hub's hf_raise_for_status.
     Answers that are none of the known cases become _Unreachable: the caller falls back to the cache."""
-    code, message = response.headers.get("X-Error-Code"), response.headers.get("X-Error-Message") or ""
+    code, message = response.headers.get("X-Error-Code"), (response.headers.get("X-Error-Message") or "")[:300]
     endpoint, repo = hub_endpoint(), repr(ask.repo_id)
     if code == "RevisionNotFound":
         return RevisionNotFoundError(f"revision {ask.revision!r} not found in repository {repo}: use a branch, a tag, "
@@ -528,7 +529,8 @@ def _describe(error):
     reason = getattr(error, "reason", None) or error
     if isinstance(reason, socket.gaierror):
         return f"the host name {urlsplit(hub_endpoint()).hostname!r} does not resolve"
-    return f"{type(reason).__name__}: {reason}" if str(reason) else type(reason).__name__
+    text = str(reason)[:200]                # may quote what the server sent: bounded
+    return f"{type(reason).__name__}: {text}" if text else type(reason).__name__
 
 
 def _unreachable_message(problem, repo_id, revision, what, cache):
@@ -1037,9 +1039,12 @@ def _get_json(url, token, ask):
     response, _ = _ask_hub("GET", url, token, ask, attempts=MAX_ATTEMPTS)
     with response:
         try:
-            return json.loads(response.read()), response.headers.get("Link")
-        except (ValueError, *NETWORK_ERRORS) as error:
-            raise _Unreachable(f"unreadable answer from {url}: {error}") from None
+            body = response.read(MAX_JSON_BYTES + 1)
+            if len(body) > MAX_JSON_BYTES:
+                raise ValueError(f"more than {MAX_JSON_BYTES} bytes")
+            return json.loads(body), response.headers.get("Link")
+        except (ValueError, RecursionError, *NETWORK_ERRORS) as error:     # RecursionError: "[[[[..." nested deep
+            raise _Unreachable(f"unreadable answer from {_short(url)}: {_short(str(error))}") from None
 
 
 def _tree_cache_path(storage, commit):

@@ -972,3 +972,18 @@ def test_a_file_size_limit_leaves_no_partial_file_and_gives_our_error(fake_hub, 
     tag = cache / "CACHEDIR.TAG"
     assert not tag.exists() or tag.read_text() == hub.CACHEDIR_TAG
     assert_nothing_partial(cache)
+
+
+def test_a_listing_nested_too_deep_or_too_large_is_our_error(fake_hub, cache, monkeypatch):
+    fake_hub.headers({"Content-Length": None}, path="/tree/")
+    monkeypatch.setattr(fake_hub, "_tree", lambda *a: "[" * 100_000)     # json.dumps of it: a string, so patch body
+    import fakehub
+    monkeypatch.setattr(fakehub, "_json", lambda obj: (200, {"Content-Type": "application/json"},
+                                                       obj.encode() if isinstance(obj, str) else json.dumps(obj).encode()))
+    monkeypatch.setattr(fake_hub, "tree_page_size", 10 ** 6)
+    with pytest.raises(LocalEntryNotFoundError, match="unreadable answer"):
+        hub.snapshot_download(REPO)
+    monkeypatch.setattr(hub, "MAX_JSON_BYTES", 1000)
+    monkeypatch.setattr(fake_hub, "_tree", lambda *a: " " * 5000 + "[]")
+    with pytest.raises(LocalEntryNotFoundError, match="more than 1000 bytes"):
+        hub.snapshot_download(REPO)
