@@ -9,8 +9,9 @@ project's write-up of it), so a file downloaded by either library is found by th
 
     1. HEAD {endpoint}/{repo_id}/resolve/{revision}/{filename}  ->  commit, etag, size, location      (HUB.md §2)
        redirects that stay on the hub are followed; at the CDN's we stop and read the metadata from the 302
-    2. GET location (on the CDN: without Authorization) into blobs/<etag>.<random>.incomplete; a dropped
-       connection resumes with Range; size and sha256 are checked; then renamed to blobs/<etag>            (§3, §8)
+    2. GET location (on the CDN: without Authorization) into blobs/<etag>.incomplete; a dropped connection
+       (or a run killed half-way) resumes with Range; the size and the hash the etag is (sha256 for LFS files,
+       git blob sha1 for the others) are checked; then renamed to blobs/<etag>                            (§3, §8)
     3. snapshots/<commit>/<filename> -> ../../blobs/<etag>, and refs/<revision> holds the commit           (§5)
 
     $HF_HUB_CACHE/models--squeezebert--squeezebert-uncased/
@@ -575,10 +576,13 @@ def _fetch_metadata(url, token, ask, *, attempts):
 
 def _download_blob(location, token, blob, size, etag, filename, quiet):
     """Download into blobs/<etag>.incomplete, verify it, and only then rename it to blobs/<etag>: a file appears in
-    the cache whole and verified or not at all. The partial file has huggingface_hub's name, so a download killed
-    half-way (Ctrl-C, SIGTERM, SIGKILL) is resumed by the next call, ours or huggingface_hub's (we hold the blob's
-    lock meanwhile). A download that fails here (corrupt, cut too often, disk full) removes its partial file. If a
-    resumed partial file fails verification, the file is downloaded once more from the start."""
+    the cache whole and verified or not at all. The partial file's name is the same for every run, so a download
+    killed half-way (Ctrl-C, SIGTERM, SIGKILL) is resumed by the next call (we hold the blob's lock meanwhile).
+    huggingface_hub 2.4/2.5 write <etag>.<random>.incomplete instead and never resume across runs: where flock
+    silently does nothing (some network file systems), two processes could append to one shared file. Here that
+    cannot go unnoticed: the file is verified against its hash before it is renamed, and a resumed partial file that
+    fails verification is downloaded once more from the start. A download that fails here (corrupt, cut too often,
+    disk full) removes its partial file."""
     tmp = f"{blob}.incomplete"
     progress = _progress(filename, size, quiet)
     try:

@@ -987,3 +987,30 @@ def test_a_listing_nested_too_deep_or_too_large_is_our_error(fake_hub, cache, mo
     monkeypatch.setattr(fake_hub, "_tree", lambda *a: " " * 5000 + "[]")
     with pytest.raises(LocalEntryNotFoundError, match="more than 1000 bytes"):
         hub.snapshot_download(REPO)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
+def test_a_download_killed_with_sigkill_is_resumed_by_the_next_run(fake_hub, cache):
+    """A real kill: the child downloads, the server stalls after 100 kB, the child is SIGKILLed; the next call
+    continues blobs/<etag>.incomplete from where it stopped."""
+    import signal
+    import time
+    sha = hashlib.sha256(WEIGHTS).hexdigest()
+    partial = storage(cache) / "blobs" / f"{sha}.incomplete"
+    fake_hub.stall(30, after=100_000)
+    code = "from squeezebert_np import hub; hub.hf_hub_download('squeezebert/squeezebert-uncased', 'pytorch_model.bin')"
+    child = subprocess.Popen([sys.executable, "-c", code], env=fake_hub.environ(cache),
+                             cwd=os.path.dirname(os.path.dirname(os.path.abspath(hub.__file__))))
+    try:
+        deadline = time.monotonic() + 30
+        while not (partial.exists() and partial.stat().st_size == 100_000) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    assert partial.stat().st_size == 100_000
+    fake_hub.clear_faults()
+    fake_hub.clear_log()
+    assert open(hub.hf_hub_download(REPO, "pytorch_model.bin"), "rb").read() == WEIGHTS
+    assert [r.header("range") for r in fake_hub.requests(origin="cdn")] == ["bytes=100000-"]
+    assert_cache_clean(cache)
