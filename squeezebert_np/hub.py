@@ -338,9 +338,14 @@ def _check_repo_id(repo_id):
 
 def _check_relative(kind, value):
     """A filename or revision becomes a path in the cache: it must stay inside it."""
+    if not isinstance(value, str):
+        raise HubArgumentError(f"the {kind} must be a string, not {type(value).__name__}")
     parts = value.replace("\\", "/").split("/")
     if not value or value.startswith(("/", "\\")) or ".." in parts or "" in parts or ":" in parts[0]:
         raise HubArgumentError(f"invalid {kind} {value!r}: it must be a relative path without '..'")
+    if any(c < " " or c == "\x7f" for c in value) or len(value) > 1000:
+        raise HubArgumentError(f"invalid {kind} {value[:100]!r}: control characters (or more than 1000 "
+                               "characters) cannot be part of a file name")
 
 
 # ---- HTTP: one request at a time, redirects handled by hand (HUB.md §2, §9) ----

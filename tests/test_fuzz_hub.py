@@ -257,3 +257,46 @@ def test_a_token_is_sent_whole_or_refused_without_being_shown(tail):
         assert not all("!" <= c <= "~" for c in token.strip()) or len(token.strip()) > hub.MAX_TOKEN_LENGTH
         return
     assert resolved == token.strip() and all("!" <= c <= "~" for c in resolved)
+
+
+@settings(FUZZ, max_examples=100)
+@given(endpoint=st.one_of(HOSTILE_VALUES, st.text(max_size=40).map(lambda t: "http://" + t)),
+       timeout=st.one_of(st.none(), HOSTILE_VALUES, st.sampled_from(["0", "-1", "nan", "inf", "1e999", "0.5"])))
+def test_hostile_settings_are_refused_by_name(endpoint, timeout):
+    """HF_ENDPOINT and the timeouts from the environment: a usable value, or HubArgumentError naming the variable."""
+    saved = {k: os.environ.get(k) for k in ("HF_ENDPOINT", "HF_HUB_ETAG_TIMEOUT")}
+    try:
+        os.environ["HF_ENDPOINT"] = endpoint.replace("\0", "")
+        if timeout is None:
+            os.environ.pop("HF_HUB_ETAG_TIMEOUT", None)
+        else:
+            os.environ["HF_HUB_ETAG_TIMEOUT"] = timeout.replace("\0", "")
+        try:
+            url = hub.hub_endpoint()
+            assert url.split("://")[0] in ("http", "https") and hub._origin(url)[1]
+        except HubArgumentError as error:
+            assert "HF_ENDPOINT" in str(error)
+        try:
+            assert 0 < hub._seconds("HF_HUB_ETAG_TIMEOUT") < float("inf")
+        except HubArgumentError as error:
+            assert "HF_HUB_ETAG_TIMEOUT" in str(error)
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@settings(FUZZ, max_examples=50)
+@given(filename=st.text(max_size=30), revision=st.one_of(st.none(), st.text(max_size=30)))
+def test_any_filename_or_revision_stays_inside_the_cache(filename, revision):
+    """Offline (no request), any filename and revision: our error, or a path inside the cache folder."""
+    cache = tempfile.mkdtemp(prefix="fuzz-hub-")
+    try:
+        path = hub.hf_hub_download(REPO, filename, revision=revision, cache_dir=cache, local_files_only=True)
+        assert os.path.realpath(path).startswith(os.path.realpath(cache) + os.sep)
+    except SqueezeBertError:
+        pass
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)

@@ -266,13 +266,14 @@ def test_invalid_repo_ids_are_refused_before_any_request(fake_hub, cache, repo_i
     assert fake_hub.log == []
 
 
-@pytest.mark.parametrize("filename", ["../config.json", "/etc/passwd", "a//b", "sub/../../x"])
+@pytest.mark.parametrize("filename", ["../config.json", "/etc/passwd", "a//b", "sub/../../x", "a\0b", "x\n",
+                                      "a" * 1001])
 def test_filenames_cannot_leave_the_cache(fake_hub, cache, filename):
     with pytest.raises(HubArgumentError, match="invalid filename"):      # a ValueError and a HubError
         hub.hf_hub_download(REPO, filename)
 
 
-@pytest.mark.parametrize("revision", ["main/", "v1/../main", "/main", "a//b"])
+@pytest.mark.parametrize("revision", ["main/", "v1/../main", "/main", "a//b", "\0", "main\r\n"])
 def test_revisions_cannot_leave_the_cache(fake_hub, cache, revision):
     for call in (lambda: hub.hf_hub_download(REPO, "config.json", revision=revision),
                  lambda: hub.snapshot_download(REPO, revision=revision)):
