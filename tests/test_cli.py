@@ -399,3 +399,15 @@ def test_bad_configs_through_model_dir_are_one_line(uncased_dir, tmp_path, bad, 
         pytest.xfail(f"config.py does not refuse this config yet: {result.stderr.strip().splitlines()[-1][:100]}")
     one_line_error(result, "")
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("module", ["fill_mask", "convert"])
+@pytest.mark.parametrize("weights", [b"", b"<html>rate limited</html>", b"version https://git-lfs.github.com/spec/v1\n"])
+def test_a_bad_checkpoint_through_model_dir_is_one_line(uncased_dir, tmp_path, module, weights):
+    import shutil
+    folder = tmp_path / "bad"
+    shutil.copytree(uncased_dir, folder)
+    (folder / "pytorch_model.bin").write_bytes(weights)
+    args = ["--model", str(folder), TEXT] if module == "fill_mask" else [str(folder), str(tmp_path / "out")]
+    one_line_error(run([f"squeezebert_np.{module}", *args], timeout=60), "pytorch_model.bin")
+    assert not (tmp_path / "out").exists()
