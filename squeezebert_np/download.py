@@ -44,6 +44,8 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     say = (lambda message: None) if args.quiet else (lambda message: print(message, file=sys.stderr))
     try:
+        if sys.stdout is None:         # `>&-`: print would silently drop the paths
+            raise OSError("stdout is closed: there is nowhere to write the snapshot's path")
         folder = hub.snapshot_download(args.repo_id, revision=args.revision, cache_dir=args.cache_dir,
                                        token=args.token, quiet=args.quiet)
         say(f"{args.repo_id} ({args.revision or 'main'}) is in the cache, at:")
@@ -53,11 +55,13 @@ def main(argv=None):
             convert_checkpoint(folder, args.to)
             say("converted checkpoint written to:")
             print(os.path.abspath(args.to))
+        sys.stdout.flush()
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
     except (OSError, ValueError, ImportError) as error:
-        print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
+        if sys.stderr is not None:
+            print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
         return 1
     return 0
 

@@ -114,9 +114,12 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.top_k < 1:
         parser.error("--top-k must be at least 1")
+    if not args.texts and sys.stdin is None:      # `<&-`: no stdin at all
+        raise InvalidInputError("no text given and stdin is closed: give a text with [MASK] as an argument")
     if not args.texts and sys.stdin.isatty():
         parser.error("give a text with [MASK] as an argument (or pipe texts in, one per line)")
-    texts = args.texts or [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    texts = [cli.check_text(t, f"text {i + 1}") for i, t in enumerate(args.texts)]
+    texts = texts or [line.rstrip("\n") for line in sys.stdin if line.strip()]
     if not texts:
         parser.error("give a text with [MASK], as an argument or on stdin")
     results = fill_mask(texts, args.model, top_k=args.top_k, revision=args.revision, cache_dir=args.cache_dir,

@@ -9,8 +9,9 @@ project's write-up of it), so a file downloaded by either library is found by th
 
     1. HEAD {endpoint}/{repo_id}/resolve/{revision}/{filename}  ->  commit, etag, size, location      (HUB.md §2)
        redirects that stay on the hub are followed; at the CDN's we stop and read the metadata from the 302
-    2. GET location (on the CDN: without Authorization) into blobs/<etag>.<random>.incomplete; a dropped
-       connection resumes with Range; size and sha256 are checked; then renamed to blobs/<etag>            (§3, §8)
+    2. GET location (on the CDN: without Authorization) into blobs/<etag>.incomplete; a dropped connection
+       (or a run killed half-way) resumes with Range; the size and the hash the etag is (sha256 for LFS files,
+       git blob sha1 for the others) are checked; then renamed to blobs/<etag>                            (§3, §8)
     3. snapshots/<commit>/<filename> -> ../../blobs/<etag>, and refs/<revision> holds the commit           (§5)
 
     $HF_HUB_CACHE/models--squeezebert--squeezebert-uncased/
@@ -33,9 +34,9 @@ import os
 import platform
 import re
 import shutil
+import socket
 import ssl
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -58,6 +59,10 @@ CHUNK_SIZE = 1024 * 1024       # at most 1 MiB per read; every byte received is 
 MAX_ATTEMPTS = 5               # tries of one request on network errors, timeouts and RETRY_STATUSES
 BACKOFF_SECONDS = 1.0          # waits between tries: 1, 2, 4, 8 s
 MAX_REDIRECTS = 20
+MAX_TOKEN_LENGTH = 1000        # hub tokens are ~40 characters; a longer "token" is something else pasted by mistake
+MAX_LIST_PAGES = 1000          # tree listing pages of one commit (1000 files each on the hub)
+MAX_SIZE_DIGITS = 18           # a size header of more digits (>= 1 EB) is malformed
+MAX_JSON_BYTES = 64 * 1000 * 1000   # an API answer (repo info, one listing page of 1000 files: ~0.2 MB) at most
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 PROGRESS_MIN_BYTES = 10 * 1000 * 1000   # smaller files download too fast for a bar to help
 COMMIT_RE = re.compile(r"[0-9a-f]{40}")
@@ -99,8 +104,12 @@ def hub_cache_dir(cache_dir=None):
 def hub_endpoint():
     """HF_ENDPOINT without its trailing slash (a mirror, or a test server), else https://huggingface.co."""
     endpoint = (os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
-    parts = urlsplit(endpoint)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    try:
+        parts = urlsplit(endpoint)
+        parts.port                      # a port that is out of range or not a number raises here
+    except ValueError:                  # e.g. "http://[::1": an unclosed IPv6 bracket
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         raise HubArgumentError(f"HF_ENDPOINT must be an http:// or https:// URL such as {DEFAULT_ENDPOINT}, "
                                f"got {endpoint!r}")
     return endpoint
@@ -122,15 +131,18 @@ def resolve_token(token=None):
     HUGGING_FACE_HUB_TOKEN), then the file HF_TOKEN_PATH (default $HF_HOME/token, written by `hf auth login`).
     With HF_HUB_DISABLE_IMPLICIT_TOKEN set, only an explicit token (a string, or True) is sent."""
     if isinstance(token, str):
-        return token.strip() or None
+        return _checked_token(token.strip(), "the token given") or None
+    if token not in (None, True, False):
+        raise HubArgumentError(f"token must be a string, True, False or None, not {type(token).__name__}")
     if token is False or (token is None and _env_true(os.environ.get("HF_HUB_DISABLE_IMPLICIT_TOKEN"))):
         return None
-    found = _clean_token(os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN"))
+    name = "HF_TOKEN" if os.environ.get("HF_TOKEN") else "HUGGING_FACE_HUB_TOKEN"
+    found = _checked_token(_clean_token(os.environ.get(name)), name)
     if found is None:
         path = _expand(os.environ.get("HF_TOKEN_PATH") or os.path.join(hf_home(), "token"))
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError, UnicodeDecodeError):
             with open(path, encoding="utf-8") as f:
-                found = _clean_token(f.read())
+                found = _checked_token(_clean_token(f.read(MAX_TOKEN_LENGTH + 1)), f"the token file {path}")
     if token is True and found is None:
         raise HubError("token=True but no token was found: set HF_TOKEN, pass the token itself, or run `hf auth login`")
     return found
@@ -138,6 +150,26 @@ def resolve_token(token=None):
 
 def _clean_token(text):
     return (text or "").replace("\r", "").replace("\n", "").strip() or None
+
+
+def _checked_token(token, source):
+    """`token` if it can go into an Authorization header: printable ASCII without spaces, at most MAX_TOKEN_LENGTH
+    characters. Otherwise HubArgumentError, naming what is wrong and where the token came from, never its value
+    (it is a secret: a message may end up in a log)."""
+    if not token:
+        return token
+    if len(token) > MAX_TOKEN_LENGTH:
+        problem = f"is {len(token)} characters long (at most {MAX_TOKEN_LENGTH})"
+    else:
+        bad = next((i for i, c in enumerate(token) if not "!" <= c <= "~"), None)
+        if bad is None:
+            return token
+        c = token[bad]
+        kind = ("a line break" if c in "\r\n" else "a space" if c.isspace() else
+                "a control character" if ord(c) < 32 or ord(c) == 127 else "a non-ASCII character")
+        problem = f"contains {kind} (at position {bad})"
+    raise HubArgumentError(f"{source} {problem}: a hub token is printable ASCII without spaces (hf_...); "
+                           "nothing was sent")
 
 
 def _seconds(name, default=10.0):
@@ -188,10 +220,21 @@ def _write_ref(storage, revision, commit):
         return
     path = _ref_path(storage, revision)
     os.makedirs(os.path.dirname(path), exist_ok=True)
+    _write_atomically(path, commit)
+
+
+def _write_atomically(path, text, mode=0o666):
+    """Write `text` to a temporary file next to `path`, then rename it over `path`: readers see the old file or the
+    new one, never a part; on any failure (a full disk) the temporary file is removed and `path` is untouched.
+    `mode` is before the umask (huggingface_hub writes trees/*.json with mkstemp's 0o600)."""
     tmp = f"{path}.{uuid.uuid4().hex[:8]}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(commit)
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode), "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
 
 
 def _cache_lookup(storage, revision, filename):
@@ -212,6 +255,12 @@ def _cache_lookup(storage, revision, filename):
         return path
     listing = _read_tree_cache(storage, commit)
     return _KNOWN_MISSING if listing is not None and filename not in listing else None
+
+
+def _revision_cached(storage, revision):
+    """True if the cache holds something of `revision`: its snapshot folder (a file downloaded at that commit)."""
+    commit = _read_ref(storage, revision)
+    return commit is not None and os.path.isdir(os.path.join(storage, "snapshots", commit))
 
 
 def _remember_missing(storage, revision, commit, filename):
@@ -272,9 +321,8 @@ def _tag_cache_dir(cache):
     """CACHEDIR.TAG tells backup tools to skip the cache (written by huggingface_hub 2.x; harmless)."""
     path = os.path.join(cache, "CACHEDIR.TAG")
     if not os.path.exists(path):
-        with contextlib.suppress(OSError):
-            with open(path, "w", encoding="utf-8") as f:
-                f.write(CACHEDIR_TAG)
+        with contextlib.suppress(OSError):    # never fail a download for it; never leave it truncated either
+            _write_atomically(path, CACHEDIR_TAG)
 
 
 def _check_repo_id(repo_id):
@@ -290,9 +338,14 @@ def _check_repo_id(repo_id):
 
 def _check_relative(kind, value):
     """A filename or revision becomes a path in the cache: it must stay inside it."""
+    if not isinstance(value, str):
+        raise HubArgumentError(f"the {kind} must be a string, not {type(value).__name__}")
     parts = value.replace("\\", "/").split("/")
     if not value or value.startswith(("/", "\\")) or ".." in parts or "" in parts or ":" in parts[0]:
         raise HubArgumentError(f"invalid {kind} {value!r}: it must be a relative path without '..'")
+    if any(c < " " or c == "\x7f" for c in value) or len(value) > 1000:
+        raise HubArgumentError(f"invalid {kind} {value[:100]!r}: control characters (or more than 1000 "
+                               "characters) cannot be part of a file name")
 
 
 # ---- HTTP: one request at a time, redirects handled by hand (HUB.md §2, §9) ----
@@ -307,8 +360,41 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 
 def _origin(url):
     parts = urlsplit(url)
-    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    try:
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    except ValueError:       # a port out of range or not a number
+        raise HubError(f"malformed URL from the server: {_short(url)} (bad port)") from None
     return parts.scheme, (parts.hostname or "").lower(), port
+
+
+def _short(text, limit=200):
+    """`text` as repr, cut to `limit` characters: server-sent values go into messages bounded."""
+    text = repr(text)
+    return text if len(text) <= limit else text[:limit] + "...'"
+
+
+def _redirect_target(url, location):
+    """The absolute URL a Location header points to; only http(s) (urllib would also open file:, data:, ftp:)."""
+    try:
+        target = urljoin(url, location)
+        scheme = urlsplit(target).scheme
+    except ValueError:
+        raise HubError(f"malformed redirect from {urlsplit(url).netloc}: Location {_short(location)}") from None
+    if scheme not in ("http", "https"):
+        raise HubError(f"refused a redirect from {urlsplit(url).netloc} to a {scheme or 'relative'}: URL "
+                       f"({_short(location)}): only http and https are followed")
+    _origin(target)          # a malformed port is refused here
+    return target
+
+
+def _size_header(value, name):
+    """A size header (Content-Length, X-Linked-Size): None if absent, else ASCII digits, at most 18 of them."""
+    if value is None or value == "":
+        return None
+    value = value.strip()
+    if not (value.isascii() and value.isdigit() and len(value) <= MAX_SIZE_DIGITS):
+        raise HubError(f"malformed {name} header from the server: {_short(value)}")
+    return int(value)
 
 
 def _is_hub(url):
@@ -344,7 +430,8 @@ def _open(method, url, token, timeout, *, start=0):
             return response
         raise
     except ValueError as error:      # urllib's word for a URL it cannot send, e.g. from a redirect's Location
-        raise HubError(f"cannot request {url!r}: {error}") from None
+        message = str(error).replace(token, "<token>") if token else str(error)   # never the secret
+        raise HubError(f"cannot request {_short(url)}: {_short(message)}") from None
 
 
 def _backoff(attempt):
@@ -361,10 +448,16 @@ def _open_with_retries(method, url, token, timeout, attempts):
             if error.code not in RETRY_STATUSES or attempt == attempts:
                 raise
             error.close()
-        except NETWORK_ERRORS:
-            if attempt == attempts:
+        except NETWORK_ERRORS as error:
+            if attempt == attempts or _unresolvable(error):
                 raise
         time.sleep(_backoff(attempt))
+
+
+def _unresolvable(error):
+    """True if the host name did not resolve (socket.gaierror inside a URLError). That is no transient fault:
+    asking again in a second gets the same answer, so it is not retried (a 5xx, a reset or a timeout is)."""
+    return isinstance(getattr(error, "reason", None), socket.gaierror)
 
 
 def _follow_hub_redirects(method, url, token, timeout, attempts):
@@ -375,7 +468,7 @@ def _follow_hub_redirects(method, url, token, timeout, attempts):
         location = response.headers.get("Location")
         if not (300 <= response.status < 400 and location):
             return response, url
-        target = urljoin(url, location)
+        target = _redirect_target(url, location)
         if _origin(target) != _origin(url) and not _is_hub(target):
             return response, url
         response.close()
@@ -401,7 +494,7 @@ class _Ask:
 def _hub_error(response, ask):
     """Our exception for an error response from the hub, in the order of huggingface_hub's hf_raise_for_status.
     Answers that are none of the known cases become _Unreachable: the caller falls back to the cache."""
-    code, message = response.headers.get("X-Error-Code"), response.headers.get("X-Error-Message") or ""
+    code, message = response.headers.get("X-Error-Code"), (response.headers.get("X-Error-Message") or "")[:300]
     endpoint, repo = hub_endpoint(), repr(ask.repo_id)
     if code == "RevisionNotFound":
         return RevisionNotFoundError(f"revision {ask.revision!r} not found in repository {repo}: use a branch, a tag, "
@@ -440,12 +533,22 @@ def _ask_hub(method, url, token, ask, *, attempts):
 
 def _describe(error):
     reason = getattr(error, "reason", None) or error
-    return f"{type(reason).__name__}: {reason}" if str(reason) else type(reason).__name__
+    if isinstance(reason, socket.gaierror):
+        return f"the host name {urlsplit(hub_endpoint()).hostname!r} does not resolve"
+    text = str(reason)[:200]                # may quote what the server sent: bounded
+    return f"{type(reason).__name__}: {text}" if text else type(reason).__name__
 
 
-def _unreachable_message(problem, what, cache):
-    return (f"could not reach the hub at {hub_endpoint()} ({problem}), and {what} is not in the cache {cache}. "
-            "Check the network connection (and HF_ENDPOINT, proxies), or use a local directory.")
+def _unreachable_message(problem, repo_id, revision, what, cache):
+    """What failed, what the user asked for and whether any of it is cached, and what to do."""
+    storage = os.path.join(cache, repo_folder_name(repo_id))
+    nothing = not _revision_cached(storage, revision)
+    missing = (f"nothing of {repo_id!r} (revision {revision!r}) is in the cache {cache}" if nothing
+               else f"{what} is not in the cache {cache}")
+    return (f"could not reach the hub at {hub_endpoint()} ({problem}), and {missing}. Check the network connection "
+            "(and HF_ENDPOINT, proxies), give a local directory instead of a repo id, or run "
+            f"`python -m squeezebert_np.download {repo_id}` on a machine with network and use its cache "
+            "(HF_HUB_CACHE).")
 
 
 # ---- step 1: metadata (HUB.md §2) ----
@@ -466,77 +569,149 @@ def _fetch_metadata(url, token, ask, *, attempts):
         commit = headers.get("X-Repo-Commit")
         etag = (headers.get("X-Linked-Etag") or headers.get("ETag") or "").removeprefix("W/").strip('"')
         size = headers.get("X-Linked-Size") or (None if redirect else headers.get("Content-Length"))
-        location = urljoin(url, headers["Location"]) if headers.get("Location") else url
+        location = _redirect_target(url, headers["Location"]) if headers.get("Location") else url
     if not commit or not COMMIT_RE.fullmatch(commit):
         raise _Unreachable(f"the answer has no valid X-Repo-Commit header; is {hub_endpoint()} a Hugging Face hub?")
-    if not re.fullmatch(r"[\w-]{1,128}", etag):   # it becomes a file name: no "/", no ".."
-        raise _Unreachable(f"the answer has no valid ETag ({etag!r})")
-    return _Metadata(commit, etag, int(size) if size and size.isdigit() else None, location)
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,128}", etag):   # it becomes a file name: no "/", no ".."
+        raise _Unreachable(f"the answer has no valid ETag ({_short(etag)})")
+    return _Metadata(commit, etag, _size_header(size, "X-Linked-Size / Content-Length"), location)
 
 
 # ---- step 2: the bytes (HUB.md §3, §8) ----
 
 def _download_blob(location, token, blob, size, etag, filename, quiet):
-    """Download into a temporary file next to the blob, check it, and only then rename it into place: a file
-    appears in the cache whole or not at all. The temporary name is unique to this call (HUB.md §5) and removed
-    on any failure."""
-    tmp = f"{blob}.{uuid.uuid4().hex[:8]}.incomplete"
+    """Download into blobs/<etag>.incomplete, verify it, and only then rename it to blobs/<etag>: a file appears in
+    the cache whole and verified or not at all. The partial file's name is the same for every run, so a download
+    killed half-way (Ctrl-C, SIGTERM, SIGKILL) is resumed by the next call (we hold the blob's lock meanwhile).
+    huggingface_hub 2.4/2.5 write <etag>.<random>.incomplete instead and never resume across runs: where flock
+    silently does nothing (some network file systems), two processes could append to one shared file. Here that
+    cannot go unnoticed: the file is verified against its hash before it is renamed, and a resumed partial file that
+    fails verification is downloaded once more from the start. A download that fails here (corrupt, cut too often,
+    disk full) removes its partial file."""
+    tmp = f"{blob}.incomplete"
     progress = _progress(filename, size, quiet)
     try:
-        with open(tmp, "xb") as out:
-            _stream(location, token, out, size, filename, progress)
-        _check_blob(tmp, size, etag, filename)
+        for attempt in (1, 2):
+            with open(tmp, "ab") as out:
+                resumed = out.tell()
+                _stream(location, token, out, size, filename, progress)
+            try:
+                _check_blob(tmp, size, etag, filename)
+                break
+            except HubError:
+                os.remove(tmp)
+                if not resumed or attempt == 2:     # a partial file left by another run may be the culprit
+                    raise
         os.replace(tmp, blob)
-    except OSError as error:
-        if error.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
-            raise HubError(_disk_full_message(filename, size, os.path.dirname(blob))) from error
+    except KeyboardInterrupt:
+        raise                                       # keep the partial file: the next call resumes it
+    except BaseException as error:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        if isinstance(error, OSError) and not isinstance(error, HubError):
+            raise HubError(_write_failure_message(error, filename, size, os.path.dirname(blob))) from error
         raise
     finally:
         progress.close()
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(tmp)
 
 
 def _stream(url, token, out, size, filename, progress):
-    """Write the body at `url` to `out`. After a dropped connection or a timeout, ask for the rest with
-    `Range: bytes=<done>-` (a 200 instead of a 206 means the server ignored the range: start over). Gives up after
-    MAX_ATTEMPTS failures in a row that brought no byte beyond the most ever received."""
-    done = best = failures = 0
+    """Append the body at `url` to `out` (which may hold the start of it already) until `size` bytes are there.
+
+    After a dropped connection or a timeout, ask for the rest with `Range: bytes=<done>-`. The answer must be a 206
+    whose Content-Range starts at <done> (and whose ETag is the first answer's): anything else (a 200, another
+    range, changed content) means starting over. Reading stops at the announced size: more bytes are an error.
+    Gives up after MAX_ATTEMPTS failures in a row that brought no byte beyond the most ever received."""
+    done = out.tell()
+    if size is not None and done > size:
+        done = _restart(out)
+    best, failures, first_etag = done, 0, None
     while True:
+        if size is not None and done == size and done:
+            return                                    # a resumed partial file that was already whole
         try:
             with _get(url, token, done) as response:
-                if done and response.status != 206:
-                    out.seek(0)
-                    out.truncate()
-                    done = 0
-                if size is None and response.headers.get("Content-Length", "").isdigit():
-                    size = int(response.headers["Content-Length"])
-                while chunk := response.read1(CHUNK_SIZE):    # read1: what has arrived, so a stall loses nothing
+                etag = response.headers.get("ETag")
+                restart = _restart_reason(response, done, size, etag, first_etag)
+                if restart:
+                    done = _restart(out)
+                    reason = restart
+                    if response.status == 200 and restart.startswith("the server ignored"):
+                        pass                          # the whole body follows: read it from the start
+                    else:
+                        raise _Retry(reason)
+                first_etag = first_etag or etag
+                if size is None:
+                    size = _content_size(response, done)
+                while chunk := response.read1(CHUNK_SIZE if size is None else min(CHUNK_SIZE, size - done + 1)):
+                    if size is not None and done + len(chunk) > size:
+                        raise HubError(f"downloading {filename!r}: the server sent more than the {size} bytes it "
+                                       "announced; nothing was kept")
                     out.write(chunk)
                     done += len(chunk)
                     progress.update(done)
             if size is None or done >= size:
                 return
             reason = f"the connection closed after {done} of {size} bytes"
+        except _Retry as retry:
+            reason = str(retry)
         except urllib.error.HTTPError as error:
             error.close()
-            if error.code not in RETRY_STATUSES:
-                raise HubError(f"downloading {filename!r} failed: HTTP {error.code} {error.reason} from "
-                               f"{urlsplit(url).netloc}") from None
-            reason = f"HTTP {error.code}"
+            if error.code == 416 and done:             # our partial file is not a prefix of theirs: start over
+                done, reason = _restart(out), "HTTP 416 for the rest of a partial file"
+            elif error.code not in RETRY_STATUSES:
+                raise HubError(f"downloading {filename!r} failed: HTTP {error.code} {_short(str(error.reason), 80)} "
+                               f"from {urlsplit(url).netloc}") from None
+            else:
+                reason = f"HTTP {error.code}"
         except NETWORK_ERRORS as error:
+            if _unresolvable(error):
+                raise HubError(f"downloading {filename!r} failed: the host name {urlsplit(url).hostname!r} does "
+                               "not resolve") from None
             reason = _describe(error)
         if done > best:                  # new bytes since the last failure: worth more tries
             best, failures = done, 0
         failures += 1
-        if failures == MAX_ATTEMPTS:
+        if failures >= MAX_ATTEMPTS:
             raise HubError(f"downloading {filename!r} failed {failures} times in a row ({reason}); {done} of "
-                           f"{size or '?'} bytes received and discarded. Try again later.")
+                           f"{size if size is not None else '?'} bytes received and discarded. Try again later.")
         time.sleep(_backoff(failures))
 
 
+class _Retry(Exception):
+    """An answer that cannot continue the file (wrong range, changed content): try again from the start."""
+
+
+def _restart(out):
+    out.seek(0)
+    out.truncate()
+    return 0
+
+
+def _restart_reason(response, done, size, etag, first_etag):
+    """Why this answer cannot continue a file of which `done` bytes are there, or None if it can."""
+    if response.status == 200:
+        return "the server ignored the range, sending the whole file" if done else None
+    if response.status != 206:
+        return f"unexpected HTTP {response.status}"
+    match = re.fullmatch(r"bytes (\d{1,18})-(\d{1,18})/(\d{1,18}|\*)", (response.headers.get("Content-Range") or "").strip())
+    if not match or int(match[1]) != done or int(match[2]) < done:
+        return f"a 206 for the wrong range ({_short(response.headers.get('Content-Range'), 80)}, asked from {done})"
+    if size is not None and match[3] != "*" and int(match[3]) != size:
+        return f"a 206 for a file of {match[3]} bytes, not {size}"
+    if first_etag and etag and etag != first_etag:
+        return "the file changed on the server during the download (another ETag)"
+    return None
+
+
+def _content_size(response, done):
+    """The total size an answer announces (Content-Length, plus what a 206 continues), or None."""
+    length = _size_header(response.headers.get("Content-Length"), "Content-Length")
+    return None if length is None else length + (done if response.status == 206 else 0)
+
+
 def _get(url, token, start):
-    """GET, following every redirect; Authorization is only sent to hub origins (see `_open`)."""
+    """GET, following http(s) redirects; Authorization is only sent to hub origins (see `_open`)."""
     for _ in range(MAX_REDIRECTS):
         response = _open("GET", url, token, _seconds("HF_HUB_DOWNLOAD_TIMEOUT"), start=start)
         if not 300 <= response.status < 400:
@@ -544,25 +719,40 @@ def _get(url, token, start):
         response.close()
         if not response.headers.get("Location"):
             raise HubError(f"HTTP {response.status} without a Location header from {urlsplit(url).netloc}")
-        url = urljoin(url, response.headers["Location"])
-    raise HubError(f"more than {MAX_REDIRECTS} redirects from {url}")
+        url = _redirect_target(url, response.headers["Location"])
+    raise HubError(f"more than {MAX_REDIRECTS} redirects from {urlsplit(url).netloc}")
 
 
 def _check_blob(path, size, etag, filename):
-    """The size must match; for LFS files the etag is the sha256 of the content, so check that too.
-    (huggingface_hub checks the size only: a corrupted byte would go unnoticed.)"""
+    """Verify a downloaded file: its size if announced, and its content against the etag, which is a hash of it:
+    the sha256 for LFS files (64 hex), the git blob sha1 `sha1(b"blob <size>\\0" + content)` for files stored in
+    git (40 hex). (huggingface_hub checks neither: a corrupted byte would go unnoticed.)"""
     actual = os.path.getsize(path)
     if size is not None and actual != size:
         raise HubError(f"downloaded {filename!r} has {actual} bytes, the hub announced {size}; the partial file "
                        "was removed. Try again.")
     if re.fullmatch(r"[0-9a-f]{64}", etag):
-        digest = hashlib.sha256()
-        with open(path, "rb") as f:
-            while block := f.read(CHUNK_SIZE):
-                digest.update(block)
-        if digest.hexdigest() != etag:
-            raise HubError(f"downloaded {filename!r} is corrupt: its sha256 is {digest.hexdigest()}, the hub "
-                           f"announced {etag}; the file was removed. Try again.")
+        digest, kind = hashlib.sha256(), "sha256"
+    elif re.fullmatch(r"[0-9a-f]{40}", etag):
+        digest, kind = hashlib.sha1(b"blob %d\0" % actual), "git blob sha1"
+    else:
+        return                                # not a hash (a mirror's own etag): the size is all there is
+    with open(path, "rb") as f:
+        while block := f.read(CHUNK_SIZE):
+            digest.update(block)
+    if digest.hexdigest() != etag:
+        raise HubError(f"downloaded {filename!r} is corrupt: its {kind} is {digest.hexdigest()}, the hub "
+                       f"announced {etag}; the file was removed. Try again.")
+
+
+DISK_FULL = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EFBIG})
+
+
+def _write_failure_message(error, filename, size, folder):
+    if error.errno in DISK_FULL:
+        return _disk_full_message(filename, size, folder)
+    return (f"cannot write {filename!r} into the cache folder {folder}: {error.strerror or error}. Check its "
+            "permissions, or point HF_HUB_CACHE (or cache_dir=, --cache-dir) elsewhere.")
 
 
 def _disk_full_message(filename, size, folder):
@@ -630,16 +820,21 @@ def _store(cache, storage, repo_id, revision, filename, meta, token, quiet):
     """Write refs, the blob (unless another snapshot already brought it) and the snapshot link; return the link."""
     blob = os.path.join(storage, "blobs", meta.etag)
     pointer = _snapshot_path(storage, meta.commit, filename)
-    os.makedirs(os.path.dirname(blob), exist_ok=True)
-    os.makedirs(os.path.dirname(pointer), exist_ok=True)
-    _tag_cache_dir(cache)
-    _write_ref(storage, revision, meta.commit)
-    with _blob_lock(cache, repo_id, meta.etag):
-        new_blob = not os.path.exists(blob)
-        if new_blob:
-            _download_blob(meta.location, token, blob, meta.size, meta.etag, filename, quiet)
-        if not os.path.exists(pointer):
-            _link(blob, pointer, new_blob=new_blob)
+    try:
+        os.makedirs(os.path.dirname(blob), exist_ok=True)
+        os.makedirs(os.path.dirname(pointer), exist_ok=True)
+        _tag_cache_dir(cache)
+        _write_ref(storage, revision, meta.commit)
+        with _blob_lock(cache, repo_id, meta.etag):
+            new_blob = not os.path.exists(blob)
+            if new_blob:
+                _download_blob(meta.location, token, blob, meta.size, meta.etag, filename, quiet)
+            if not os.path.exists(pointer):
+                _link(blob, pointer, new_blob=new_blob)
+    except HubError:
+        raise
+    except OSError as error:       # the cache folder is not writable, the disk is full...
+        raise HubError(_write_failure_message(error, filename, meta.size, os.path.dirname(blob))) from None
     return pointer
 
 
@@ -649,10 +844,13 @@ def _from_cache_only(found, repo_id, filename, revision, cache, why):
         raise EntryNotFoundError(f"{filename!r} does not exist in {repo_id!r} at revision {revision!r} "
                                  "(known from the cache)")
     if found is None:
+        storage = os.path.join(cache, repo_folder_name(repo_id))
+        what = (f"{filename!r} of {repo_id!r} (revision {revision!r}) is not in the cache {cache}"
+                if _revision_cached(storage, revision) else
+                f"nothing of {repo_id!r} (revision {revision!r}) is in the cache {cache} (asked for {filename!r})")
         raise LocalEntryNotFoundError(
-            f"{filename!r} of {repo_id!r} (revision {revision!r}) is not in the cache {cache}, and downloads are off "
-            f"({why}). Download it once with network access (python -m squeezebert_np.download {repo_id}), "
-            "or turn offline mode off.")
+            f"{what}, and downloads are off ({why}). Download it once with network access "
+            f"(python -m squeezebert_np.download {repo_id}), give a local directory, or turn offline mode off.")
     return found
 
 
@@ -697,7 +895,7 @@ def hf_hub_download(repo_id, filename, *, revision=None, cache_dir=None, local_f
     except _Unreachable as problem:
         if found is not None:
             return _from_cache_only(found, repo_id, filename, revision, cache, "")
-        raise LocalEntryNotFoundError(_unreachable_message(problem, f"{filename!r} of {repo_id!r}", cache)) from None
+        raise LocalEntryNotFoundError(_unreachable_message(problem, repo_id, revision, f"{filename!r} of {repo_id!r}", cache)) from None
     except EntryNotFoundError as missing:
         if missing.commit and COMMIT_RE.fullmatch(missing.commit):
             _remember_missing(storage, revision, missing.commit, filename)
@@ -722,9 +920,11 @@ def cached_file(path_or_repo_id, filename, *, revision=None, cache_dir=None, loc
     """Local path of `filename` in a local directory or a hub repo; None if the file does not exist and `missing_ok`.
 
     A directory that exists wins over a repo id of the same name, as in transformers. For a repo id this is
-    `hf_hub_download` (see there). `missing_ok` only covers "the repo does not have this file" (the hub said so, or
-    a .no_exist marker does): a missing repo or revision, a gated repo, being offline with nothing cached or a
-    failed download still raise.
+    `hf_hub_download` (see there). `missing_ok` covers "the repo does not have this file" (the hub said so, or a
+    .no_exist marker does) and, as in transformers, an optional file that offline (or with the hub unreachable)
+    is neither cached nor known to be missing while other files of that revision are cached: a cache filled by
+    huggingface_hub with only the files a model needs has no marker for the others. A missing repo or revision,
+    a gated repo, being offline with nothing of the revision cached, or a failed download still raise.
     """
     if os.path.isdir(path_or_repo_id):
         path = os.path.join(path_or_repo_id, filename)
@@ -738,6 +938,9 @@ def cached_file(path_or_repo_id, filename, *, revision=None, cache_dir=None, loc
         return hf_hub_download(name, filename, revision=revision, cache_dir=cache_dir,
                                local_files_only=local_files_only, token=token)
     except LocalEntryNotFoundError:
+        storage = os.path.join(hub_cache_dir(cache_dir), repo_folder_name(name))
+        if missing_ok and _revision_cached(storage, revision or "main"):
+            return None
         raise
     except EntryNotFoundError:
         if missing_ok:
@@ -779,7 +982,8 @@ def snapshot_download(repo_id, *, revision=None, cache_dir=None, local_files_onl
         try:
             return _cached_snapshot(storage, repo_id, revision, cache, f"the hub is unreachable: {problem}")
         except LocalEntryNotFoundError:
-            raise LocalEntryNotFoundError(_unreachable_message(problem, f"a snapshot of {repo_id!r}", cache)) from None
+            raise LocalEntryNotFoundError(_unreachable_message(problem, repo_id, revision, "a complete snapshot",
+                                                               cache)) from None
     except (RevisionNotFoundError, HubArgumentError):
         raise
     except HubError:
@@ -807,9 +1011,16 @@ def _repo_commit(repo_id, revision, token, ask):
 def _list_repo_files(repo_id, commit, token, ask):
     """{path: tree-cache entry} of every file at `commit`, following the `Link: <...>; rel="next"` pages."""
     url = f"{hub_endpoint()}/api/models/{repo_id}/tree/{commit}?recursive=true&expand=false"
-    files = {}
+    files, seen = {}, set()
     while url:
+        if url in seen or len(seen) >= MAX_LIST_PAGES:     # a page linking back, or no end in sight
+            why = "links back to an earlier page" if url in seen else f"has more than {MAX_LIST_PAGES} pages"
+            raise _Unreachable(f"the file listing of {repo_id!r} {why} ({_short(url)})")
+        seen.add(url)
         page, link = _get_json(url, token, ask)
+        if not isinstance(page, list) or (not page and link):
+            raise _Unreachable(f"unexpected file listing from {_short(url)} (not a list of files, or an empty "
+                               "page that is not the last)")
         try:
             for entry in page:
                 if entry.get("type") == "file":
@@ -817,7 +1028,10 @@ def _list_repo_files(repo_id, commit, token, ask):
                     files[entry["path"]] = _tree_cache_entry(entry)
         except (AttributeError, KeyError, TypeError) as error:      # not a hub's tree listing
             raise _Unreachable(f"unexpected file listing from {url} ({type(error).__name__}: {error})") from None
-        url = next((urljoin(url, m[1]) for m in re.finditer(r'<([^>]*)>\s*;\s*rel="?next"?', link or "")), None)
+        url = next((_redirect_target(url, m[1]) for m in re.finditer(r'<([^>]*)>\s*;\s*rel="?next"?', link or "")),
+                   None)
+        if url and not _is_hub(url):          # the token goes with each page: only to the hub
+            raise _Unreachable(f"the file listing's next page is not on the hub ({_short(url)})")
     return files
 
 
@@ -834,9 +1048,12 @@ def _get_json(url, token, ask):
     response, _ = _ask_hub("GET", url, token, ask, attempts=MAX_ATTEMPTS)
     with response:
         try:
-            return json.loads(response.read()), response.headers.get("Link")
-        except (ValueError, *NETWORK_ERRORS) as error:
-            raise _Unreachable(f"unreadable answer from {url}: {error}") from None
+            body = response.read(MAX_JSON_BYTES + 1)
+            if len(body) > MAX_JSON_BYTES:
+                raise ValueError(f"more than {MAX_JSON_BYTES} bytes")
+            return json.loads(body), response.headers.get("Link")
+        except (ValueError, RecursionError, *NETWORK_ERRORS) as error:     # RecursionError: "[[[[..." nested deep
+            raise _Unreachable(f"unreadable answer from {_short(url)}: {_short(str(error))}") from None
 
 
 def _tree_cache_path(storage, commit):
@@ -856,12 +1073,10 @@ def _read_tree_cache(storage, commit):
 def _write_tree_cache(storage, commit, files):
     """trees/<commit>.json as huggingface_hub writes it (a commit's listing never changes, so it is kept forever)."""
     path = _tree_cache_path(storage, commit)
-    with contextlib.suppress(OSError):
+    with contextlib.suppress(OSError):      # only an optimisation
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump({"format_version": 1, "files": {p: files[p] for p in sorted(files)}}, f, indent=1)
-        os.replace(tmp, path)
+        _write_atomically(path, json.dumps({"format_version": 1, "files": {p: files[p] for p in sorted(files)}},
+                                           indent=1), mode=0o600)
 
 
 def _cached_snapshot(storage, repo_id, revision, cache, why):

@@ -23,7 +23,7 @@ import numpy as np
 
 from . import cli
 from . import functional as F
-from .errors import InvalidInputError, TokenizerError
+from .errors import ConfigError, InvalidInputError, TokenizerError
 from .heads import SqueezeBertForSequenceClassification
 from .tokenization_fast import SqueezeBertTokenizerFast
 
@@ -42,7 +42,10 @@ def label_names_for(config, label_names=None):
     """The name of each output class: given names, else the config's if they are real, else MNLI_LABELS."""
     if label_names is not None:
         names = tuple(label_names)
-    elif any(not name.startswith("LABEL_") for name in config.id2label.values()):
+    elif any(not str(name).startswith("LABEL_") for name in config.id2label.values()):
+        if sorted(config.id2label) != list(range(config.num_labels)):
+            raise ConfigError(f"the config's id2label has the keys {sorted(config.id2label)!r:.80}, expected "
+                              f"0..{config.num_labels - 1}: one name per output class")
         names = tuple(config.id2label[i] for i in range(config.num_labels))
     else:
         names = MNLI_LABELS
@@ -93,9 +96,11 @@ def zero_shot(text, candidate_labels, model=cli.DEFAULT_NLI_MODEL, *, hypothesis
         raise InvalidInputError("give at least one candidate label")
     if not isinstance(text, str) or not text.strip():
         raise InvalidInputError("the text to classify must be a non-empty string")
+    if not isinstance(hypothesis_template, str):
+        raise InvalidInputError(f"the hypothesis template must be a string, got {type(hypothesis_template).__name__}")
     try:                               # the pipeline's test: formatting with the label must change the template
         formats = hypothesis_template.format("x") != hypothesis_template
-    except (IndexError, KeyError, ValueError) as e:
+    except (IndexError, KeyError, ValueError, AttributeError, TypeError) as e:  # "{1}", "{x}", "{", "{0.foo}"
         raise InvalidInputError(f"the hypothesis template {hypothesis_template!r} does not format: {e}") from None
     if not formats:
         raise InvalidInputError(f"the hypothesis template must contain {{}} for the label: {hypothesis_template!r}")
@@ -126,6 +131,10 @@ def main(argv=None):
     parser.add_argument("--label-order", help=f"the model's class names in order (default {','.join(MNLI_LABELS)})")
     cli.add_model_options(parser, cli.DEFAULT_NLI_MODEL)
     args = parser.parse_args(argv)
+    for what in ("pair", "zero_shot", "labels", "template", "label_order"):
+        value = getattr(args, what)
+        for text in value if isinstance(value, list) else [value] if value is not None else []:
+            cli.check_text(text, what.replace("_", "-"))
     where = dict(revision=args.revision, cache_dir=args.cache_dir, local_files_only=args.offline, token=args.token,
                  label_names=args.label_order.split(",") if args.label_order else None)
     if args.zero_shot is not None:

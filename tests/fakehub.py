@@ -26,10 +26,14 @@ request needs `Authorization: Bearer <token>`. Files whose name ends in one of `
 (302 to the CDN), the others git files (307 to resolve-cache).
 """
 import hashlib
+import importlib.metadata
 import json
 import os
 import re
 import socket
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 from dataclasses import dataclass, field
@@ -66,7 +70,8 @@ class Request:
 
 @dataclass
 class _Fault:
-    kind: str            # "status", "delay", "cut", "stall", "corrupt" or "ignore_range"
+    kind: str            # "status", "delay", "cut", "stall", "corrupt", "ignore_range", "wrong_range", "headers",
+    #                      "extra" or "replace"
     times: int
     origin: str | None
     method: str | None
@@ -74,11 +79,12 @@ class _Fault:
     status: int = 500
     after: int = 0
     seconds: float = 0.0
+    values: dict = field(default_factory=dict)
 
     def matches(self, origin, method, path, headers):
         return (self.times > 0 and self.origin in (None, origin) and self.method in (None, method)
                 and (self.path is None or self.path in path)
-                and (self.kind != "ignore_range" or "range" in headers))
+                and (self.kind not in ("ignore_range", "wrong_range") or "range" in headers))
 
 
 @dataclass
@@ -186,6 +192,23 @@ class FakeHub:
     def ignore_range(self, *, times=1, origin="cdn", path=None):
         """Answer a ranged GET with 200 and the whole body, as some proxies do."""
         return self._add(_Fault("ignore_range", times, origin, "GET", path))
+
+    def headers(self, values, *, times=1, origin="hub", method=None, path=None):
+        """Answer with these headers changed (a value of None removes the header): a bad size, a Location to
+        file://, a Link loop, an ETag that is not the content's."""
+        return self._add(_Fault("headers", times, origin, method, path, values=dict(values)))
+
+    def wrong_range(self, shift=1, *, times=1, origin="cdn", path=None):
+        """Answer a ranged GET with a 206 for a range that starts `shift` bytes off the one asked for."""
+        return self._add(_Fault("wrong_range", times, origin, "GET", path, after=shift))
+
+    def extra(self, nbytes, *, times=1, origin="cdn", path=None):
+        """Send `nbytes` more than the file, with no Content-Length (the body ends when the connection closes)."""
+        return self._add(_Fault("extra", times, origin, "GET", path, after=nbytes))
+
+    def replace_body(self, data, *, times=1, origin="cdn", path=None):
+        """Serve `data` instead of the file (with its own length): content that is not what the etag says."""
+        return self._add(_Fault("replace", times, origin, "GET", path, values={"data": bytes(data)}))
 
     def clear_faults(self):
         with self._lock:
@@ -438,6 +461,38 @@ class FakeHub:
                      "Accept-Ranges": "bytes"}, self.blobs[segments[1]]
 
 
+# ---- huggingface_hub on the other side: the pinned version, and the current release when it is provided ----
+
+def hub_versions():
+    """("pinned", None) always; ("current", DIR) when SQUEEZEBERT_HUB_CURRENT is set, else a skip saying why."""
+    import pytest
+    current = os.environ.get("SQUEEZEBERT_HUB_CURRENT")
+    return [pytest.param(None, id="pinned"),
+            pytest.param(current, id="current", marks=pytest.mark.skipif(
+                not current, reason="SQUEEZEBERT_HUB_CURRENT is not set (a `pip install --target DIR "
+                                    "huggingface_hub==<current release>` folder): only the pinned version runs"))]
+
+
+def run_huggingface_hub(code, env, where, *args):
+    """Run `code` with huggingface_hub: the installed one, or the one in the folder `where`. Returns the JSON of the
+    last stdout line; checks the child imported the huggingface_hub it was meant to."""
+    env = dict(env)
+    if where:
+        env["PYTHONPATH"] = os.pathsep.join([where, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    code = textwrap.dedent(code) + "\nimport huggingface_hub as _h; print(json.dumps([_h.__version__, _h.__file__]))"
+    result = subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    *lines, imported = result.stdout.strip().splitlines()
+    version, path = json.loads(imported)
+    pinned = importlib.metadata.version("huggingface_hub")
+    if where:
+        assert os.path.realpath(path).startswith(os.path.realpath(where) + os.sep), path
+        assert version != pinned, f"the child ran the pinned huggingface_hub {version} again"
+    else:
+        assert version == pinned, (version, pinned)
+    return json.loads(lines[-1])
+
+
 def _is_hub_variable(name):
     return name.startswith(("HF_", "HUGGING_FACE_", "HUGGINGFACE_")) or name in ("TRANSFORMERS_OFFLINE",
                                                                                  "TRANSFORMERS_CACHE")
@@ -488,23 +543,35 @@ def _handler_class(hub, origin):
                 status, head, body = _error(faults["status"].status, None, "Injected fault")
             else:
                 status, head, body = hub._route(origin, self.path, request.headers)
+            if "replace" in faults and status == 200:
+                body = faults["replace"].values["data"]
             if status == 200 and "range" in request.headers and "ignore_range" not in faults:
-                status, head, body = self._ranged(head, body, request.headers["range"])
+                shift = faults["wrong_range"].after if "wrong_range" in faults else 0
+                status, head, body = self._ranged(head, body, request.headers["range"], shift)
             request.status = status
             self._send(status, head, body, faults)
 
-        def _ranged(self, head, body, value):
+        def _ranged(self, head, body, value, shift=0):
             span = _byte_range(value, len(body))
             if span is None:
                 return 416, {"Content-Range": f"bytes */{len(body)}"}, b""
             start, end = span
+            start = max(0, min(start + shift, end))
             return 206, {**head, "Content-Range": f"bytes {start}-{end}/{len(body)}"}, body[start:end + 1]
 
         def _send(self, status, head, body, faults):
             self.send_response(status)
             head = {"Content-Length": str(len(body)), **head}
+            if "headers" in faults:
+                head.update(faults["headers"].values)
+            if "extra" in faults and self.command == "GET":
+                head["Content-Length"] = None
+                body = body + b"x" * faults["extra"].after
             for name, value in head.items():
-                self.send_header(name, value)
+                if value is not None:
+                    self.send_header(name, value)
+            if head.get("Content-Length") is None:
+                self.close_connection = True          # the body ends when the connection closes
             self.end_headers()
             if self.command == "HEAD":
                 return

@@ -263,3 +263,151 @@ def test_bad_zero_shot_template_is_one_line(template):
     result = run(["squeezebert_np.nli", "--model", "nobody/nothing", "--offline", "--zero-shot", "text",
                   "--labels", "a,b", "--template", template])
     one_line_error(result, "template")
+
+
+# ---- the first command with no network (issue 14 §3) ----
+
+def test_first_command_with_an_unresolvable_hub_fails_at_once(tmp_path):
+    """A DNS failure is not retried: the command ends within ~2 s of its start-up (the old client waited 15 s),
+    naming the repo, that nothing of it is cached, and what to do."""
+    import time
+    with FakeHub(repos={}) as hub:
+        env = hub.environ(tmp_path / "cache", HF_ENDPOINT="http://squeezebert-np-test.invalid")
+    start = time.monotonic()
+    baseline = run(["squeezebert_np.fill_mask", "--offline", TEXT], env=env)      # start-up, imports, no network
+    startup = time.monotonic() - start
+    assert baseline.returncode == 1
+    for command in (["squeezebert_np.fill_mask", TEXT], ["squeezebert_np.nli", "a", "b"]):
+        start = time.monotonic()
+        result = run(command, env=env)
+        assert time.monotonic() - start < startup + 2.0
+        one_line_error(result, "'squeezebert-np-test.invalid' does not resolve")
+        for fragment in ("nothing of 'squeezebert/squeezebert-", "HF_ENDPOINT", "local directory",
+                         "python -m squeezebert_np.download"):
+            assert fragment in result.stderr, result.stderr
+        assert "tokenizer_config.json" not in result.stderr
+
+
+# ---- hostile command lines and environments (issue 15, CLI): one line, no traceback, non-zero exit ----
+
+def run_shell(command, env=None, timeout=120):
+    """Run a shell command line (for `<&-` and `>&-`) with this interpreter as $PY."""
+    return subprocess.run(["bash", "-c", command], capture_output=True, timeout=timeout,
+                          env={**(env or os.environ), "PY": sys.executable})
+
+
+def one_line_error_bytes(result, fragment):
+    one_line_error(subprocess.CompletedProcess(result.args, result.returncode, result.stdout.decode(),
+                                               result.stderr.decode("utf-8", "backslashreplace")), fragment)
+
+
+def test_fill_mask_with_stdin_closed(uncased_dir):
+    result = run_shell(f'"$PY" -m squeezebert_np.fill_mask --model "{uncased_dir}" <&-')
+    one_line_error_bytes(result, "stdin is closed")
+
+
+@pytest.mark.parametrize("module, args", [("fill_mask", [TEXT]), ("nli", ["a", "b"])])
+def test_stdout_closed_is_an_error_not_a_lost_result(uncased_dir, mnli_dir, module, args):
+    folder = uncased_dir if module == "fill_mask" else mnli_dir
+    quoted = " ".join(f"'{a}'" for a in args)
+    result = run_shell(f'"$PY" -m squeezebert_np.{module} --model "{folder}" {quoted} >&-')
+    one_line_error_bytes(result, "stdout is closed")
+    result = run_shell('"$PY" -m squeezebert_np.download squeezebert/squeezebert-uncased >&-')
+    assert result.returncode == 1 and b"stdout is closed" in result.stderr and b"Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("encoding", ["utf-8:strict", "ascii"])
+def test_argv_bytes_that_are_not_utf8(uncased_dir, encoding):
+    env = {**os.environ, "PYTHONIOENCODING": encoding}
+    result = subprocess.run([sys.executable, "-m", "squeezebert_np.fill_mask", "--model", str(uncased_dir),
+                             b"caf\xff [MASK]"], capture_output=True, env=env, timeout=120)
+    one_line_error_bytes(result, "text 1 is not valid utf-8 text (the byte 0xff at position 3)")
+    result = subprocess.run([sys.executable, "-m", "squeezebert_np.nli", "--model", str(uncased_dir), "--zero-shot",
+                             "x", "--labels", b"a,\xfe"], capture_output=True, env=env, timeout=120)
+    one_line_error_bytes(result, "labels is not valid utf-8 text (the byte 0xfe at position 2)")
+
+
+def test_a_result_the_output_encoding_cannot_show(uncased_dir):
+    env = {**os.environ, "PYTHONIOENCODING": "ascii"}
+    result = subprocess.run([sys.executable, "-m", "squeezebert_np.fill_mask", "--model", str(uncased_dir),
+                             "Caf\u00e9 au [MASK]."], capture_output=True, env=env, timeout=120)
+    one_line_error_bytes(result, "cannot be written in the output's encoding (ascii)")
+    result = subprocess.run([sys.executable, "-m", "squeezebert_np.fill_mask", "--model", str(uncased_dir), "--json",
+                             "Caf\u00e9 au [MASK]."], capture_output=True, env=env, timeout=120)
+    assert result.returncode == 0 and json.loads(result.stdout)[0]["text"] == "Caf\u00e9 au [MASK]."
+
+
+@pytest.mark.parametrize("module, args", [("fill_mask", [TEXT]), ("nli", ["a", "b"]),
+                                          ("download", ["squeezebert/squeezebert-uncased"])])
+def test_an_unparsable_hf_endpoint_is_one_line(module, args, tmp_path):
+    env = {**os.environ, "HF_ENDPOINT": "http://[::1", "HF_HUB_CACHE": str(tmp_path)}
+    one_line_error(run([f"squeezebert_np.{module}", *args], env=env), "HF_ENDPOINT must be an http:// or https://")
+
+
+@pytest.mark.parametrize("template", ["{0.foo}", "{0[5]}", "{0:d}", "{0!z}"])
+def test_a_template_that_fails_to_format_is_one_line(template):
+    result = run(["squeezebert_np.nli", "--model", "nobody/nothing", "--offline", "--zero-shot", "x",
+                  "--labels", "a", "--template", template])
+    one_line_error(result, "does not format")
+
+
+def test_nli_with_id2label_keys_that_are_not_0_to_n(mnli_dir, tmp_path):
+    import shutil
+    folder = tmp_path / "gappy"
+    shutil.copytree(mnli_dir, folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["id2label"] = {"0": "contradiction", "1": "entailment", "7": "neutral"}
+    config["label2id"] = {v: int(k) for k, v in config["id2label"].items()}
+    (folder / "config.json").write_text(json.dumps(config))
+    for args in (["a", "b"], ["--zero-shot", "x", "--labels", "a,b"]):
+        one_line_error(run(["squeezebert_np.nli", "--model", str(folder), *args]), "id2label")
+
+
+BAD_CONFIGS = [{"hidden_size": -1}, [1], {"hidden_act": "nope"}, {"num_labels": 2 ** 31},
+               {"num_hidden_layers": 10 ** 7}, {"vocab_size": 10 ** 8}, {"hidden_act": ["gelu"]}, {"validate": 1},
+               {"__class__": 1}, {"id2label": {"x": "a"}}, {"id2label": "abc"}, {"label2id": {"a": None}},
+               {"num_labels": "3", "id2label": {"0": "a", "1": "b", "2": "c"}}, "[" * 100000, "9" * 5000]
+
+
+def limited_memory():          # for the child: 4 GB of address space, so a runaway allocation fails fast
+    import resource
+    resource.setrlimit(resource.RLIMIT_AS, (4 << 30, resource.RLIM_INFINITY))
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_AS is POSIX")
+@pytest.mark.parametrize("bad", BAD_CONFIGS, ids=lambda b: repr(b)[:40])
+@pytest.mark.parametrize("module", ["fill_mask", "convert"])
+def test_bad_configs_through_model_dir_are_one_line(uncased_dir, tmp_path, bad, module):
+    """The config's own checks are config.py's (another part of issue 15); the commands must turn its ConfigError
+    into one line. Where config.py itself does not refuse a config yet (its traceback, a MemoryError, a hang), the
+    case is an expected failure that says so; every other outcome must be one line and exit status 1."""
+    import shutil
+    folder = tmp_path / "bad"
+    shutil.copytree(uncased_dir, folder)
+    if isinstance(bad, str):
+        (folder / "config.json").write_text(bad)
+    else:
+        base = json.loads((folder / "config.json").read_text()) if isinstance(bad, dict) else None
+        (folder / "config.json").write_text(json.dumps({**base, **bad} if base is not None else bad))
+    args = ["--model", str(folder), TEXT] if module == "fill_mask" else [str(folder), str(tmp_path / "out")]
+    try:
+        result = subprocess.run([sys.executable, "-m", f"squeezebert_np.{module}", *args], capture_output=True,
+                                text=True, timeout=20, preexec_fn=limited_memory)
+    except subprocess.TimeoutExpired:
+        pytest.xfail("config.py does not refuse this config in bounded time yet")
+    if "Traceback" in result.stderr and ("squeezebert_np/config.py" in result.stderr or "MemoryError" in result.stderr):
+        pytest.xfail(f"config.py does not refuse this config yet: {result.stderr.strip().splitlines()[-1][:100]}")
+    one_line_error(result, "")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("module", ["fill_mask", "convert"])
+@pytest.mark.parametrize("weights", [b"", b"<html>rate limited</html>", b"version https://git-lfs.github.com/spec/v1\n"])
+def test_a_bad_checkpoint_through_model_dir_is_one_line(uncased_dir, tmp_path, module, weights):
+    import shutil
+    folder = tmp_path / "bad"
+    shutil.copytree(uncased_dir, folder)
+    (folder / "pytorch_model.bin").write_bytes(weights)
+    args = ["--model", str(folder), TEXT] if module == "fill_mask" else [str(folder), str(tmp_path / "out")]
+    one_line_error(run([f"squeezebert_np.{module}", *args], timeout=60), "pytorch_model.bin")
+    assert not (tmp_path / "out").exists()

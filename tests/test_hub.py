@@ -15,7 +15,7 @@ import textwrap
 
 import pytest
 
-from fakehub import FakeHub, git_blob_sha1
+from fakehub import FakeHub, git_blob_sha1, hub_versions, run_huggingface_hub
 from squeezebert_np import hub
 from squeezebert_np.errors import (EntryNotFoundError, GatedRepoError, HubArgumentError, HubError,
                                    LocalEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError)
@@ -75,12 +75,10 @@ def cache_tree(root):
     return tree
 
 
-def run_python(code, env, *args):
-    """Run `code` in a fresh interpreter; return the JSON it prints on its last line."""
-    result = subprocess.run([sys.executable, "-c", textwrap.dedent(code), *args], env=env, capture_output=True,
-                            text=True, timeout=60)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads(result.stdout.strip().splitlines()[-1])
+def run_python(code, env, *args, where=None):
+    """Run `code` in a fresh interpreter with huggingface_hub (the pinned one, or the one in the folder `where`);
+    return the JSON it prints on its last line."""
+    return run_huggingface_hub(code, env, where, *args)
 
 
 # ---- protocol and cache layout (HUB.md §2, §3, §5) ----
@@ -183,8 +181,12 @@ def test_offline_uses_the_cache_only(fake_hub, cache, monkeypatch, how):
     with pytest.raises(EntryNotFoundError) as known_missing:
         hub.hf_hub_download(REPO, "vocab.json", **kwargs)
     assert not isinstance(known_missing.value, LocalEntryNotFoundError)
-    with pytest.raises(LocalEntryNotFoundError, match="not in the cache"):
-        hub.cached_file(REPO, "pytorch_model.bin", missing_ok=True, **kwargs)      # not cached: still raises
+    # not cached, not known missing, but the revision is cached: an optional file, skipped as transformers does
+    assert hub.cached_file(REPO, "pytorch_model.bin", missing_ok=True, **kwargs) is None
+    with pytest.raises(LocalEntryNotFoundError, match="'pytorch_model.bin' of .* is not in the cache"):
+        hub.cached_file(REPO, "pytorch_model.bin", **kwargs)
+    with pytest.raises(LocalEntryNotFoundError, match="nothing of .* is in the cache"):    # nothing of refs/pr/1
+        hub.cached_file(REPO, "config.json", revision="refs/pr/1", missing_ok=True, **kwargs)
     with pytest.raises(LocalEntryNotFoundError):
         hub.hf_hub_download(REPO, "config.json", revision="refs/pr/1", **kwargs)
     assert fake_hub.log == []
@@ -264,13 +266,14 @@ def test_invalid_repo_ids_are_refused_before_any_request(fake_hub, cache, repo_i
     assert fake_hub.log == []
 
 
-@pytest.mark.parametrize("filename", ["../config.json", "/etc/passwd", "a//b", "sub/../../x"])
+@pytest.mark.parametrize("filename", ["../config.json", "/etc/passwd", "a//b", "sub/../../x", "a\0b", "x\n",
+                                      "a" * 1001])
 def test_filenames_cannot_leave_the_cache(fake_hub, cache, filename):
     with pytest.raises(HubArgumentError, match="invalid filename"):      # a ValueError and a HubError
         hub.hf_hub_download(REPO, filename)
 
 
-@pytest.mark.parametrize("revision", ["main/", "v1/../main", "/main", "a//b"])
+@pytest.mark.parametrize("revision", ["main/", "v1/../main", "/main", "a//b", "\0", "main\r\n"])
 def test_revisions_cannot_leave_the_cache(fake_hub, cache, revision):
     for call in (lambda: hub.hf_hub_download(REPO, "config.json", revision=revision),
                  lambda: hub.snapshot_download(REPO, revision=revision)):
@@ -464,8 +467,10 @@ def test_after_snapshot_download_optional_files_are_known_missing(fake_hub, cach
     assert hub.cached_file(REPO, "config.json") == os.path.join(folder, "config.json")
     assert fake_hub.log == []
     os.remove(storage(cache) / "trees" / f"{fake_hub.commit(REPO)}.json")      # without the listing: unknown
-    with pytest.raises(LocalEntryNotFoundError):
-        hub.cached_file(REPO, "tokenizer_config.json", missing_ok=True)
+    monkeypatch.setattr(hub, "BACKOFF_SECONDS", 0.01)                        # now retries are allowed
+    with pytest.raises(LocalEntryNotFoundError, match="'tokenizer_config.json' of .* is not in the cache"):
+        hub.cached_file(REPO, "tokenizer_config.json")
+    assert hub.cached_file(REPO, "tokenizer_config.json", missing_ok=True) is None     # optional: skipped
 
 
 @pytest.mark.parametrize("name, value", [("HF_ENDPOINT", "hf-mirror.com"), ("HF_ENDPOINT", "127.0.0.1:8080"),
@@ -655,7 +660,8 @@ print(json.dumps({"paths": paths, "error": error}))
 
 
 @pytest.mark.parametrize("symlinks", [True, False])
-def test_huggingface_hub_reads_what_we_download_offline(fake_hub, cache, monkeypatch, symlinks):
+@pytest.mark.parametrize("where", hub_versions())
+def test_huggingface_hub_reads_what_we_download_offline(fake_hub, cache, monkeypatch, symlinks, where):
     if not symlinks:
         monkeypatch.setenv("HF_HUB_DISABLE_SYMLINKS", "1")
     ours = [hub.hf_hub_download(REPO, f, revision=rev) for f, rev in HF_DOWNLOADS]
@@ -671,15 +677,16 @@ def test_huggingface_hub_reads_what_we_download_offline(fake_hub, cache, monkeyp
         refs = sorted(r for repo_info in info.repos for rev in repo_info.revisions for r in rev.refs)
         print(json.dumps({"paths": paths, "tried": tried, "warnings": [str(w) for w in info.warnings], "refs": refs,
                           "no_exist": h.try_to_load_from_cache(repo, "tokenizer_config.json") is _CACHED_NO_EXIST}))
-        """, fake_hub.environ(cache, HF_HUB_OFFLINE="1"), REPO, json.dumps(HF_DOWNLOADS))
+        """, fake_hub.environ(cache, HF_HUB_OFFLINE="1"), REPO, json.dumps(HF_DOWNLOADS), where=where)
     assert seen["paths"] == ours and seen["tried"] == ours
     assert seen["warnings"] == [] and seen["refs"] == ["main", "refs/pr/1", "v1.0"] and seen["no_exist"]
     assert fake_hub.log == []
 
 
-def test_we_read_what_huggingface_hub_downloads_offline(fake_hub, cache, tmp_path):
+@pytest.mark.parametrize("where", hub_versions())
+def test_we_read_what_huggingface_hub_downloads_offline(fake_hub, cache, tmp_path, where):
     theirs = run_python(HF_SCRIPT, fake_hub.environ(tmp_path / "theirs"), REPO, json.dumps(HF_DOWNLOADS),
-                        "tokenizer_config.json", "main")
+                        "tokenizer_config.json", "main", where=where)
     fake_hub.clear_log()
     ours = [hub.hf_hub_download(REPO, f, revision=rev, cache_dir=tmp_path / "theirs", local_files_only=True)
             for f, rev in HF_DOWNLOADS]
@@ -690,7 +697,8 @@ def test_we_read_what_huggingface_hub_downloads_offline(fake_hub, cache, tmp_pat
 
 
 @pytest.mark.parametrize("symlinks", [True, False])
-def test_both_clients_write_identical_cache_trees_and_requests(fake_hub, cache, tmp_path, monkeypatch, symlinks):
+@pytest.mark.parametrize("where", hub_versions())
+def test_both_clients_write_identical_cache_trees_and_requests(fake_hub, cache, tmp_path, monkeypatch, symlinks, where):
     env = {} if symlinks else {"HF_HUB_DISABLE_SYMLINKS": "1"}
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -701,16 +709,17 @@ def test_both_clients_write_identical_cache_trees_and_requests(fake_hub, cache, 
     our_requests = [(r.origin, r.method, r.path) for r in fake_hub.log]
     fake_hub.clear_log()
     theirs = run_python(HF_SCRIPT, fake_hub.environ(tmp_path / "theirs", **env), REPO, json.dumps(HF_DOWNLOADS),
-                        "tokenizer_config.json", "main")
+                        "tokenizer_config.json", "main", where=where)
     assert theirs["error"] == "RemoteEntryNotFoundError"
     assert [(r.origin, r.method, r.path) for r in fake_hub.log] == our_requests
     assert cache_tree(tmp_path / "theirs") == cache_tree(cache)
 
 
-def test_both_clients_write_identical_snapshots(fake_hub, cache, tmp_path):
+@pytest.mark.parametrize("where", hub_versions())
+def test_both_clients_write_identical_snapshots(fake_hub, cache, tmp_path, where):
     hub.snapshot_download(REPO)
     run_python("import huggingface_hub as h, json, sys; print(json.dumps(h.snapshot_download(sys.argv[1])))",
-               fake_hub.environ(tmp_path / "theirs"), REPO)
+               fake_hub.environ(tmp_path / "theirs"), REPO, where=where)
     assert cache_tree(tmp_path / "theirs") == cache_tree(cache)
 
 
@@ -720,7 +729,8 @@ ERROR_CASES = [("squeezebert/nope", "main", "config.json", "RepositoryNotFoundEr
                (REPO, "main", "tf_model.h5", "RemoteEntryNotFoundError", EntryNotFoundError)]
 
 
-def test_errors_match_huggingface_hub(fake_hub, cache):
+@pytest.mark.parametrize("where", hub_versions())
+def test_errors_match_huggingface_hub(fake_hub, cache, where):
     theirs = run_python("""
         import json, sys, huggingface_hub as h
         names = []
@@ -731,9 +741,277 @@ def test_errors_match_huggingface_hub(fake_hub, cache):
             except Exception as e:
                 names.append(type(e).__name__)
         print(json.dumps(names))
-        """, fake_hub.environ(cache), json.dumps([case[:3] for case in ERROR_CASES]))
+        """, fake_hub.environ(cache), json.dumps([case[:3] for case in ERROR_CASES]), where=where)
     assert theirs == [case[3] for case in ERROR_CASES]
     for repo_id, revision, filename, _, ours in ERROR_CASES:
         with pytest.raises(ours) as caught:
             hub.hf_hub_download(repo_id, filename, revision=revision)
         assert type(caught.value) is ours
+
+
+# ---- a host name that does not resolve (issue 14 §3) ----
+
+UNRESOLVABLE = "http://squeezebert-np-test.invalid"       # RFC 2606: .invalid never resolves
+
+
+def test_a_host_name_that_does_not_resolve_fails_at_once_and_says_what_to_do(fake_hub, cache, monkeypatch):
+    """No retry with backoff for a DNS failure (it is not transient): the old client waited 15 s."""
+    import time
+    monkeypatch.setenv("HF_ENDPOINT", UNRESOLVABLE)
+    monkeypatch.setattr(hub, "BACKOFF_SECONDS", 1.0)             # the real backoff: one retry would cost 1 s
+    start = time.monotonic()
+    with pytest.raises(LocalEntryNotFoundError) as caught:
+        hub.cached_file(REPO, "tokenizer_config.json", missing_ok=True)
+    assert time.monotonic() - start < 1.0
+    message = str(caught.value)
+    for fragment in ("'squeezebert-np-test.invalid' does not resolve", f"nothing of '{REPO}' (revision 'main') is "
+                     "in the cache", "network", "HF_ENDPOINT", "local directory", "python -m squeezebert_np.download"):
+        assert fragment in message, message
+    assert "tokenizer_config.json" not in message      # the user asked for the repo, not for this optional file
+    with pytest.raises(LocalEntryNotFoundError, match="does not resolve.*nothing of"):
+        hub.snapshot_download(REPO)
+    assert time.monotonic() - start < 2.0
+
+
+def test_5xx_and_cut_connections_still_retry_but_dns_failures_do_not(monkeypatch):
+    import urllib.error
+    calls = []
+
+    def fake_open(method, url, token, timeout, **_):
+        calls.append(url)
+        raise errors.pop(0)
+    monkeypatch.setattr(hub, "_open", fake_open)
+    monkeypatch.setattr(hub, "BACKOFF_SECONDS", 0.0)
+    errors = [urllib.error.URLError(socket.gaierror(socket.EAI_NONAME, "Name or service not known"))]
+    with pytest.raises(urllib.error.URLError):
+        hub._open_with_retries("HEAD", "http://x.invalid/", None, 1, hub.MAX_ATTEMPTS)
+    assert len(calls) == 1
+    calls.clear()
+    errors = [ConnectionResetError(), urllib.error.URLError(ConnectionRefusedError()), TimeoutError(),
+              ConnectionResetError(), ConnectionResetError()]
+    with pytest.raises(ConnectionResetError):
+        hub._open_with_retries("HEAD", "http://x/", None, 1, hub.MAX_ATTEMPTS)
+    assert len(calls) == hub.MAX_ATTEMPTS
+
+
+# ---- hostile and faulty servers (issue 15: hub items 3-7) ----
+
+def tree_url(fake_hub, repo_id=REPO):
+    return f"{fake_hub.endpoint}/api/models/{repo_id}/tree/{fake_hub.commit(repo_id)}?recursive=true&expand=false"
+
+
+def assert_cache_clean(cache):
+    """Nothing partial, and every blob verified against its name (sha256, or the git blob sha1)."""
+    assert leftovers(cache) == []
+    for blob in storage(cache).glob("blobs/*"):
+        data = blob.read_bytes()
+        assert blob.name in (hashlib.sha256(data).hexdigest(), git_blob_sha1(data)), blob
+    for link in storage(cache).glob("snapshots/*/*"):
+        assert link.resolve().exists(), link
+
+
+def test_a_listing_whose_next_page_loops_is_refused(fake_hub, cache):
+    fake_hub.headers({"Link": f'<{tree_url(fake_hub)}>; rel="next"'}, times=1000, path="/tree/")
+    with pytest.raises(LocalEntryNotFoundError, match="links back to an earlier page"):
+        hub.snapshot_download(REPO)
+    assert len(fake_hub.requests(path="/tree/")) == 1
+    assert_cache_clean(cache)
+
+
+def test_listing_pages_are_bounded_and_must_bring_files(fake_hub, cache, monkeypatch):
+    fake_hub.tree_page_size = 1                                        # 4 files: 4 pages
+    monkeypatch.setattr(hub, "MAX_LIST_PAGES", 3)
+    with pytest.raises(LocalEntryNotFoundError, match="more than 3 pages"):
+        hub.snapshot_download(REPO)
+    assert len(fake_hub.requests(path="/tree/")) == 3
+    fake_hub.clear_log()
+    # an empty page that links on (to a new URL each time: no loop, no progress either)
+    fake_hub.tree_page_size = 0
+    with pytest.raises(LocalEntryNotFoundError, match="empty page"):
+        hub.snapshot_download(REPO)
+    assert len(fake_hub.requests(path="/tree/")) == 1
+    fake_hub.tree_page_size = 1000
+    fake_hub.headers({"Link": '<file:///etc/passwd>; rel="next"'}, path="/tree/")
+    with pytest.raises(HubError, match="only http and https"):
+        hub.snapshot_download(REPO)
+
+
+def test_a_corrupt_git_file_is_caught_by_its_blob_sha1(fake_hub, cache):
+    fake_hub.corrupt(origin="hub", path="config.json")
+    with pytest.raises(HubError, match="corrupt: its git blob sha1"):
+        hub.hf_hub_download(REPO, "config.json")
+    assert not list(storage(cache).glob("snapshots/*/config.json")) and not list(storage(cache).glob("blobs/*"))
+    assert_cache_clean(cache)
+    assert open(hub.hf_hub_download(REPO, "config.json"), "rb").read() == CONFIG     # then it works
+
+
+def test_a_git_file_cut_short_with_no_size_announced_is_not_cached(fake_hub, cache):
+    fake_hub.headers({"Content-Length": None}, origin="hub", path="config.json", times=3)  # HEADs, GET
+    fake_hub.cut(after=10, origin="hub", path="config.json")
+    with pytest.raises(HubError, match="corrupt: its git blob sha1"):
+        hub.hf_hub_download(REPO, "config.json")
+    assert not list(storage(cache).glob("blobs/*"))
+    assert_cache_clean(cache)
+
+
+def test_a_206_for_the_wrong_range_means_starting_over(fake_hub, cache):
+    fake_hub.cut(after=20, origin="hub", path="config.json")
+    fake_hub.wrong_range(shift=3, origin="hub", path="config.json")
+    assert open(hub.hf_hub_download(REPO, "config.json"), "rb").read() == CONFIG
+    gets = fake_hub.requests(method="GET", path="config.json")
+    assert [r.header("range") for r in gets] == [None, "bytes=20-", None]      # the bad 206 was not used
+    assert_cache_clean(cache)
+
+
+def test_content_that_changed_between_cut_and_resume_means_starting_over(fake_hub, cache):
+    fake_hub.cut(after=100_000)
+    fake_hub.headers({"ETag": '"an-older-version"'}, origin="cdn")            # the first answer's ETag
+    assert open(hub.hf_hub_download(REPO, "pytorch_model.bin"), "rb").read() == WEIGHTS
+    assert [r.header("range") for r in fake_hub.requests(origin="cdn")] == [None, "bytes=100000-", None]
+    assert_cache_clean(cache)
+
+
+def test_reading_stops_at_the_announced_size(fake_hub, cache):
+    fake_hub.extra(20_000_000)                                                  # 20 MB more than the 288 kB
+    with pytest.raises(HubError, match="more than the 288000 bytes it announced"):
+        hub.hf_hub_download(REPO, "pytorch_model.bin")
+    assert_nothing_partial(cache)
+
+
+@pytest.mark.parametrize("token", ["hf_SECRET\r\nX: 1", "hf_SECRET X", "hf_SECRET\x00", "hf_SECRÉT", "hf_" * 400])
+def test_a_malformed_token_is_refused_before_any_request_without_showing_it(fake_hub, cache, monkeypatch, token):
+    with pytest.raises(HubArgumentError, match="token given") as caught:
+        hub.hf_hub_download(REPO, "config.json", token=token)
+    assert "SECRET" not in str(caught.value) and "SECR" not in repr(caught.value)
+    monkeypatch.setenv("HF_TOKEN", token.replace("\r\n", "\x01").replace("\0", "\x7f"))
+    with pytest.raises(HubArgumentError, match="HF_TOKEN") as caught:
+        hub.snapshot_download(REPO)
+    assert "SECR" not in str(caught.value)
+    assert fake_hub.log == []
+
+
+def test_a_token_never_appears_in_a_message(fake_hub, cache):
+    secret = "hf_private"
+    for call in (lambda: hub.hf_hub_download("org/nope", "config.json", token=secret),
+                 lambda: hub.hf_hub_download(PRIVATE, "nope.txt", token=secret),
+                 lambda: hub.hf_hub_download(GATED, "config.json", token=secret)):
+        with pytest.raises(HubError) as caught:
+            call()
+        assert secret not in str(caught.value) and secret not in repr(caught.value)
+    with pytest.raises(HubArgumentError, match="must be a string"):
+        hub.hf_hub_download(REPO, "config.json", token=b"hf_x")
+
+
+@pytest.mark.parametrize("headers, fragment", [
+    ({"Location": "file:///nonexistent/adv_probe"}, "refused a redirect"),
+    ({"Location": "data:,hello"}, "refused a redirect"),
+    ({"Location": "http://127.0.0.1:99999/x"}, "bad port"),
+    ({"X-Linked-Size": "²"}, "malformed X-Linked-Size"),
+    ({"X-Linked-Size": "9" * 5000}, "malformed X-Linked-Size"),
+])
+def test_hostile_headers_get_our_error(fake_hub, cache, headers, fragment):
+    fake_hub.headers(headers, method="HEAD", path="pytorch_model.bin")
+    with pytest.raises(HubError, match=fragment) as caught:
+        hub.hf_hub_download(REPO, "pytorch_model.bin")
+    assert len(str(caught.value)) < 600
+    assert fake_hub.requests(origin="cdn") == []
+    assert_nothing_partial(cache)
+
+
+def test_a_redirect_to_file_during_the_download_is_refused(fake_hub, cache, tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_bytes(CONFIG)
+    fake_hub.fail(302, origin="hub", method="GET", path="config.json")     # a 302 ...
+    fake_hub.headers({"Location": secret.as_uri()}, origin="hub", method="GET", path="config.json")  # ... to file:
+    with pytest.raises(HubError, match="only http and https"):
+        hub.hf_hub_download(REPO, "config.json")
+    assert not list(storage(cache).glob("blobs/*"))
+
+
+def test_a_partial_file_left_by_a_killed_download_is_resumed(fake_hub, cache):
+    """huggingface_hub's name, blobs/<etag>.incomplete: the next call continues it with a Range request."""
+    sha = hashlib.sha256(WEIGHTS).hexdigest()
+    (storage(cache) / "blobs").mkdir(parents=True)
+    (storage(cache) / "blobs" / f"{sha}.incomplete").write_bytes(WEIGHTS[:123_456])
+    assert open(hub.hf_hub_download(REPO, "pytorch_model.bin"), "rb").read() == WEIGHTS
+    assert [r.header("range") for r in fake_hub.requests(origin="cdn")] == ["bytes=123456-"]
+    assert_cache_clean(cache)
+
+
+def test_a_corrupt_partial_file_is_downloaded_again_from_the_start(fake_hub, cache):
+    sha = hashlib.sha256(WEIGHTS).hexdigest()
+    (storage(cache) / "blobs").mkdir(parents=True)
+    (storage(cache) / "blobs" / f"{sha}.incomplete").write_bytes(b"\0" * 1000)
+    assert open(hub.hf_hub_download(REPO, "pytorch_model.bin"), "rb").read() == WEIGHTS
+    assert [r.header("range") for r in fake_hub.requests(origin="cdn")] == ["bytes=1000-", None]
+    assert_cache_clean(cache)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_FSIZE is POSIX")
+@pytest.mark.parametrize("limit", [50, 100_000])
+def test_a_file_size_limit_leaves_no_partial_file_and_gives_our_error(fake_hub, cache, limit):
+    """RLIMIT_FSIZE (a full disk for this process): 50 bytes is less than CACHEDIR.TAG and a ref; 100 kB less than
+    the weights. Our error, no *.tmp / *.incomplete left, CACHEDIR.TAG whole or absent."""
+    code = """
+        import json, resource, sys
+        from squeezebert_np import hub
+        resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[1]), resource.RLIM_INFINITY))
+        try:
+            hub.hf_hub_download("squeezebert/squeezebert-uncased", "pytorch_model.bin")
+            print(json.dumps(None))
+        except Exception as e:
+            print(json.dumps([type(e).__name__, str(e)]))
+        """
+    result = subprocess.run([sys.executable, "-c", textwrap.dedent(code), str(limit)], env=fake_hub.environ(cache),
+                            capture_output=True, text=True, timeout=60,
+                            cwd=os.path.dirname(os.path.dirname(os.path.abspath(hub.__file__))))
+    assert result.returncode == 0, result.stderr
+    error = json.loads(result.stdout)
+    assert error is not None and error[0] == "HubError", error
+    assert "no space left" in error[1] or "cannot write" in error[1], error
+    assert leftovers(cache) == []
+    tag = cache / "CACHEDIR.TAG"
+    assert not tag.exists() or tag.read_text() == hub.CACHEDIR_TAG
+    assert_nothing_partial(cache)
+
+
+def test_a_listing_nested_too_deep_or_too_large_is_our_error(fake_hub, cache, monkeypatch):
+    fake_hub.headers({"Content-Length": None}, path="/tree/")
+    monkeypatch.setattr(fake_hub, "_tree", lambda *a: "[" * 100_000)     # json.dumps of it: a string, so patch body
+    import fakehub
+    monkeypatch.setattr(fakehub, "_json", lambda obj: (200, {"Content-Type": "application/json"},
+                                                       obj.encode() if isinstance(obj, str) else json.dumps(obj).encode()))
+    monkeypatch.setattr(fake_hub, "tree_page_size", 10 ** 6)
+    with pytest.raises(LocalEntryNotFoundError, match="unreadable answer"):
+        hub.snapshot_download(REPO)
+    monkeypatch.setattr(hub, "MAX_JSON_BYTES", 1000)
+    monkeypatch.setattr(fake_hub, "_tree", lambda *a: " " * 5000 + "[]")
+    with pytest.raises(LocalEntryNotFoundError, match="more than 1000 bytes"):
+        hub.snapshot_download(REPO)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
+def test_a_download_killed_with_sigkill_is_resumed_by_the_next_run(fake_hub, cache):
+    """A real kill: the child downloads, the server stalls after 100 kB, the child is SIGKILLed; the next call
+    continues blobs/<etag>.incomplete from where it stopped."""
+    import signal
+    import time
+    sha = hashlib.sha256(WEIGHTS).hexdigest()
+    partial = storage(cache) / "blobs" / f"{sha}.incomplete"
+    fake_hub.stall(30, after=100_000)
+    code = "from squeezebert_np import hub; hub.hf_hub_download('squeezebert/squeezebert-uncased', 'pytorch_model.bin')"
+    child = subprocess.Popen([sys.executable, "-c", code], env=fake_hub.environ(cache),
+                             cwd=os.path.dirname(os.path.dirname(os.path.abspath(hub.__file__))))
+    try:
+        deadline = time.monotonic() + 30
+        while not (partial.exists() and partial.stat().st_size == 100_000) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    assert partial.stat().st_size == 100_000
+    fake_hub.clear_faults()
+    fake_hub.clear_log()
+    assert open(hub.hf_hub_download(REPO, "pytorch_model.bin"), "rb").read() == WEIGHTS
+    assert [r.header("range") for r in fake_hub.requests(origin="cdn")] == ["bytes=100000-"]
+    assert_cache_clean(cache)

@@ -15,7 +15,7 @@ renaming keys, tying weights and checking shapes happen later (`state_dict.py`).
 import json
 import os
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, LocalEntryNotFoundError
 from .safetensors_io import describe, load_safetensors, looks_like_safetensors
 from .torch_bin import HEAD_SIZE, load_torch_bin
 
@@ -90,8 +90,12 @@ def load_weights(path_or_repo_id, *, revision=None, cache_dir=None, local_files_
         return hub.cached_file(path_or_repo_id, filename, revision=revision, cache_dir=cache_dir,
                                local_files_only=local_files_only, token=token, missing_ok=True)
 
+    unreachable = None
     for filename in WEIGHTS_FILES:
-        path = fetch(filename)
+        try:   # offline, a file neither cached nor known missing is not the end: try the next, as transformers does
+            path = fetch(filename)
+        except LocalEntryNotFoundError as error:
+            path, unreachable = None, error
         if path is None:
             continue
         if not filename.endswith(".index.json"):
@@ -104,4 +108,10 @@ def load_weights(path_or_repo_id, *, revision=None, cache_dir=None, local_files_
                 raise CheckpointError(f"{path} lists the shard {shard}, which is missing from {path_or_repo_id}")
         shards = {shard: read_checkpoint_file(shard_path) for shard, shard_path in shard_paths.items()}
         return merge_shards(weight_map, shards, path), [path, *shard_paths.values()]
-    raise CheckpointError(f"no weights in {path_or_repo_id}: looked for {', '.join(WEIGHTS_FILES)}")
+    looked = f"no weights in {path_or_repo_id}: looked for {', '.join(WEIGHTS_FILES)}"
+    if unreachable is not None:
+        raise LocalEntryNotFoundError(f"{looked}; {unreachable}")
+    offline = "local_files_only=True" if local_files_only else hub.offline_reason()
+    if offline and not os.path.isdir(os.fspath(path_or_repo_id)):
+        raise LocalEntryNotFoundError(f"{looked}; none of them is in the cache, and downloads are off ({offline})")
+    raise CheckpointError(looked)
