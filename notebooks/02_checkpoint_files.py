@@ -24,8 +24,8 @@
 # globals stops that before anything runs.
 #
 # **What you'll need:** `squeezebert_np`. Optional: `torch`, to write the `.bin` file (that part is skipped with a
-# message without it). Optional: the official weights in `$SQUEEZEBERT_DIR` (default `../weights`), for a last look
-# at the real files.
+# message without it). Optional: the official weights in `$SQUEEZEBERT_DIR` (default `weights/` at the repository
+# root), for a last look at the real files.
 
 # %%
 import io
@@ -41,7 +41,7 @@ import zipfile
 import numpy as np
 import safetensors.numpy
 
-from squeezebert_np import SqueezeBertConfig, SqueezeBertForMaskedLM
+from squeezebert_np import SqueezeBertConfig, SqueezeBertForMaskedLM, course
 from squeezebert_np.checkpoint import safetensors_io, torch_bin
 from squeezebert_np.errors import UnsafeCheckpointError
 from squeezebert_np.synthetic import synthetic_state_dict
@@ -251,13 +251,13 @@ os.remove(marker)
 # %% [markdown]
 # ## The official files (only if you have them)
 #
-# With the official folders in `$SQUEEZEBERT_DIR` (default `../weights`, e.g. from
+# With the official folders in `$SQUEEZEBERT_DIR` (default `weights/` at the repository root, e.g. from
 # `python -m squeezebert_np.download squeezebert/squeezebert-uncased --to weights/squeezebert-uncased`), this cell
 # looks at what each one really holds: container, dtype on disk, number of keys, whether the pooler is there.
 
 # %%
 from squeezebert_np.checkpoint.files import WEIGHTS_FILES, read_checkpoint_file
-weights_dir = os.environ.get("SQUEEZEBERT_DIR", os.path.join("..", "weights"))
+weights_dir = course.weights_dir()    # $SQUEEZEBERT_DIR or weights/ at the repository root
 found = False
 for name in ["squeezebert-uncased", "squeezebert-mnli", "squeezebert-mnli-headless"]:
     files = [f for f in WEIGHTS_FILES if os.path.isfile(os.path.join(weights_dir, name, f))]

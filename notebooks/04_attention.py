@@ -24,24 +24,24 @@
 # **pre-softmax scores**, not probabilities, so they must be softmaxed before you plot them.
 #
 # **What you'll need:** `squeezebert_np`, `matplotlib`. Optional: the official `squeezebert-uncased` folder in
-# `$SQUEEZEBERT_DIR` (default `../weights`); without it the notebook uses deterministic synthetic weights, whose
-# attention maps are noise (the arithmetic is the same).
+# `$SQUEEZEBERT_DIR` (default `weights/` at the repository root); without it the notebook uses deterministic
+# synthetic weights, whose attention maps are noise (the arithmetic is the same).
 
 # %%
 import math
-import os
 
 import matplotlib.pyplot as plt
 import numpy as np
 
 from squeezebert_np import SqueezeBertConfig, SqueezeBertModel
 from squeezebert_np import functional as F
+from squeezebert_np.course import official, repo_path
 from squeezebert_np.synthetic import synthetic_state_dict
 from squeezebert_np.tokenization_fast import SqueezeBertTokenizerFast
 
 # %%
-weights = os.path.join(os.environ.get("SQUEEZEBERT_DIR", os.path.join("..", "weights")), "squeezebert-uncased")
-if os.path.isdir(weights):
+weights = official("squeezebert-uncased")          # $SQUEEZEBERT_DIR or weights/ at the repository root
+if weights:
     model = SqueezeBertModel.from_pretrained(weights)      # logs that the MLM head's weights go unused: no head here
     print("using the official weights from", weights)
 else:
@@ -177,7 +177,7 @@ assert np.allclose(as_probs[0], probs, atol=1e-6) and np.allclose(as_probs[5].su
 # probabilities either:
 
 # %%
-golden = np.load(os.path.join("..", "tests", "golden", "official.npz"))
+golden = np.load(repo_path("tests", "golden", "official.npz"))
 hf_attentions = golden["padded/SqueezeBertModel/base/attentions"]     # [layers, N, H, W, W]
 hf_keep = golden["padded/input/attention_mask"].astype(bool)
 print("transformers' attentions:", hf_attentions.shape, "row sums e.g.", hf_attentions[0, 0, 0, 0].sum())

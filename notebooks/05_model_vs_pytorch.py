@@ -35,6 +35,7 @@ import numpy as np
 
 from squeezebert_np import SqueezeBertConfig, SqueezeBertModel
 from squeezebert_np import functional as F
+from squeezebert_np.course import repo_path
 from squeezebert_np.synthetic import synthetic_state_dict
 
 # %% [markdown]
@@ -44,7 +45,7 @@ from squeezebert_np.synthetic import synthetic_state_dict
 # are regenerated from the seed, the same numbers on every machine (NumPy's PCG64 stream is stable).
 
 # %%
-golden_dir = os.path.join("..", "tests", "golden")
+golden_dir = repo_path("tests", "golden")          # found from the package, whatever the working directory
 meta = json.load(open(os.path.join(golden_dir, "meta.json")))
 print({k: meta[k] for k in ("torch", "transformers", "numpy", "seed")})
 golden = np.load(os.path.join(golden_dir, "official.npz"))

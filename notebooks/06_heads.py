@@ -24,8 +24,8 @@
 # that squeezebert-mnli's label order is *not recorded* in its checkpoint; why the losses are written the way they are.
 #
 # **What you'll need:** `squeezebert_np`. Optional: the official `squeezebert-uncased` and `squeezebert-mnli` folders
-# in `$SQUEEZEBERT_DIR` (default `../weights`). Without them, every model here has deterministic **synthetic**
-# weights: the mechanics and checks are the same, but **the predictions are noise**.
+# in `$SQUEEZEBERT_DIR` (default `weights/` at the repository root). Without them, every model here has
+# deterministic **synthetic** weights: the mechanics and checks are the same, but **the predictions are noise**.
 
 # %%
 import json
@@ -40,18 +40,13 @@ import squeezebert_np
 from squeezebert_np import (SqueezeBertConfig, SqueezeBertForMaskedLM, SqueezeBertForQuestionAnswering,
                             SqueezeBertForSequenceClassification, SqueezeBertForTokenClassification)
 from squeezebert_np import functional as F
+from squeezebert_np.course import official, repo_path    # $SQUEEZEBERT_DIR or weights/: the folder, or None
 from squeezebert_np import nli
 from squeezebert_np.fill_mask import predict
 from squeezebert_np.synthetic import synthetic_state_dict
 from squeezebert_np.tokenization_fast import SqueezeBertTokenizerFast
 
 # %%
-weights_dir = os.environ.get("SQUEEZEBERT_DIR", os.path.join("..", "weights"))
-
-def official(name):
-    path = os.path.join(weights_dir, name)
-    return path if os.path.isdir(path) else None
-
 tokenizer = SqueezeBertTokenizerFast()
 print({name: official(name) or "not found" for name in ["squeezebert-uncased", "squeezebert-mnli"]})
 
@@ -324,7 +319,7 @@ assert np.isclose(F.bce_with_logits(np.array([40.0], np.float32), np.array([0.0]
 # For each: the package's loss, transformers' loss, and our naive loss computed from *transformers'* logits.
 
 # %%
-golden_dir = os.path.join("..", "tests", "golden")
+golden_dir = repo_path("tests", "golden")
 meta = json.load(open(os.path.join(golden_dir, "meta.json")))
 golden = np.load(os.path.join(golden_dir, "small_a.npz"))
 inputs = {k: golden[f"padded/input/{k}"] for k in ("input_ids", "attention_mask", "token_type_ids")}

@@ -61,3 +61,9 @@ class EntryNotFoundError(HubError):
 
 class LocalEntryNotFoundError(EntryNotFoundError, FileNotFoundError):
     """Offline (or the network failed) and the file is not in the local cache."""
+
+
+# ---- the course (notebooks/) ----
+
+class CourseError(SqueezeBertError, OSError):
+    """The notebooks' files cannot be found: the package was not imported from a checkout of the repository."""
