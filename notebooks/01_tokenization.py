@@ -251,6 +251,24 @@ if tokenizers is not None:
     print(f"tokenizers {tokenizers.__version__}: all {len(hard)} texts and 2 pairs give identical ids")
 
 # %% [markdown]
+# ## Your turn: WordPiece
+#
+# Write WordPiece's greedy longest-match-first yourself, without looking at the package: from the start of the word
+# take the longest prefix that is in `vocab`, then go on from where it ended with `"##"` + the longest piece of the
+# rest. If nowhere can a piece be found, the **whole word** is `["[UNK]"]`; so is a word over 100 characters.
+# `check` runs your function on 39 words (the vocabulary of squeezebert-uncased, random and awkward words) against
+# the package and tells you the first word it gets wrong. A solution is in `notebooks/solutions/wordpiece.py`.
+
+# %%
+from squeezebert_np.exercises import check
+
+def wordpiece(word, vocab):  # str, {piece: id} -> list of str
+    """"unaffable" -> ["una", "##ffa", "##ble"] with squeezebert-uncased's vocabulary."""
+    raise NotImplementedError("your code here")   # replace this line
+
+check("wordpiece", wordpiece)
+
+# %% [markdown]
 # ## What we built
 #
 # | step | by hand | package |

@@ -263,6 +263,23 @@ ax.legend(ncol=4, loc="lower center", bbox_to_anchor=(0.5, 1.0), fontsize=8, fra
 plt.tight_layout()
 
 # %% [markdown]
+# ## Your turn: a grouped 1x1 convolution
+#
+# Write `grouped_conv1x1` from the definition, any way you like (a loop over groups is fine): `x` is `[N, Cin, W]`,
+# `weight` is `[Cout, Cin/g, 1]` as torch stores it, `bias` is `[Cout]`; output channel `o` is in group
+# `j = o // (Cout/g)` and reads only the input channels of block `j`. `check` compares it with the package on six
+# shapes (including `g = Cin`, one channel per group) with float32's rounding allowed and nothing more, and says
+# which element is off and by how much. A solution is in `notebooks/solutions/grouped_conv1x1.py`.
+
+# %%
+from squeezebert_np.exercises import check
+
+def grouped_conv1x1(x, weight, bias, groups):  # [N, Cin, W], [Cout, Cin/g, 1], [Cout] -> [N, Cout, W]
+    raise NotImplementedError("your code here")   # replace this line
+
+check("grouped_conv1x1", grouped_conv1x1)
+
+# %% [markdown]
 # ## What we built
 #
 # - A grouped 1x1 conv = a dense layer whose weight is block-diagonal with `g` blocks; computed as `g` small

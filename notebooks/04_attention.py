@@ -228,6 +228,23 @@ for r, l in enumerate(show_layers):
 plt.tight_layout()
 
 # %% [markdown]
+# ## Your turn: the masked softmax
+#
+# Write the step between the scores and the context: `scores` `[N, H, W, W]` (queries × keys) and the tokenizer's
+# `attention_mask` `[N, W]` (1 = a real token, 0 = padding) give the probabilities `[N, H, W, W]`. Masked **keys**
+# get `finfo(float32).min` before the softmax over the last axis, as transformers does, so a sequence that is all
+# padding comes out uniform rather than NaN. `check` tries four batches, one of them fully masked, and names the usual
+# mistakes if your output matches one. A solution is in `notebooks/solutions/masked_softmax.py`.
+
+# %%
+from squeezebert_np.exercises import check
+
+def masked_softmax(scores, attention_mask):  # [N, H, W, W], [N, W] -> [N, H, W, W]
+    raise NotImplementedError("your code here")   # replace this line
+
+check("masked_softmax", masked_softmax)
+
+# %% [markdown]
 # ## What we built
 #
 # | step | shape | note |

@@ -201,6 +201,27 @@ assert wrong > 10 * ATOL
 # Hundreds of times the rounding noise: a golden comparison at 1e-5 catches it at once. The same goes for using the
 # config's `layer_norm_eps` in the encoder, forgetting the mask, or mis-ordering the heads' channels.
 #
+# ## Your turn: LayerNorm and GELU
+#
+# Two functions every layer above used. `layer_norm` normalises over the **last** axis with the biased variance
+# (divide by C, as `torch.nn.LayerNorm`), eps inside the square root, then scales and shifts. `gelu` is the exact
+# form `x · ½ (1 + erf(x/√2))` (`math.erf` works on one number; `np.vectorize` makes it work on an array). Both must
+# return float32. `check` compares them with float64 references within float32's rounding, and says when your answer
+# is the tanh GELU or the unbiased variance. Solutions: `notebooks/solutions/layer_norm.py` and `gelu.py`.
+
+# %%
+from squeezebert_np.exercises import check
+
+def layer_norm(x, weight, bias, eps):  # [..., C], [C], [C] -> [..., C]
+    raise NotImplementedError("your code here")   # replace this line
+
+def gelu(x):  # [...] -> [...]
+    raise NotImplementedError("your code here")   # replace this line
+
+check("layer_norm", layer_norm)
+check("gelu", gelu)
+
+# %% [markdown]
 # ## What we built
 #
 # The full forward pass of `SqueezeBertModel`, written out as embeddings → 12 × (attention, conv + LayerNorm,

@@ -352,6 +352,22 @@ for head, tag in cases:
 # (`SqueezeBertForMultipleChoice` scores each of C candidate sequences with one pooled logit; the batch is
 # `[N, C, W]`, run as `N·C` sequences, and the logits are reshaped to `[N, C]` for a cross-entropy over the choices.)
 #
+# ## Your turn: cross-entropy
+#
+# Every loss above is a cross-entropy in the end. Write it: `logits` `[M, K]`, `labels` `[M]`; the mean over the
+# rows whose label is not `-100` of `-log softmax(logits)[label]`, computed as log-sum-exp so that logits of 1000 do
+# not overflow; a float32 scalar. `check` tries five batches, with ignored rows and huge logits, and says when you
+# divided by every row or forgot to subtract the max. A solution is in `notebooks/solutions/cross_entropy.py`.
+
+# %%
+from squeezebert_np.exercises import check
+
+def cross_entropy(logits, labels):  # [M, K], [M] ints -> float32 scalar
+    raise NotImplementedError("your code here")   # replace this line
+
+check("cross_entropy", cross_entropy)
+
+# %% [markdown]
 # ## What we built
 #
 # | head (transformers class) | on top of | output | loss |
