@@ -128,8 +128,9 @@ if torch is not None:
 # ## What the weights look like
 #
 # The three kinds of 1x1 conv in one official-size SqueezeBERT layer, drawn as their dense `[Cout, Cin]` matrices
-# (synthetic values; the pattern of zeros is the architecture, the same for the trained weights). Q, K and V and
-# the two feed-forward convs use 4 groups; the convolution after attention is dense (`post_attention_groups=1`).
+# (synthetic values, each pixel the mean |weight| of a 16x16 tile; the pattern of zeros is the architecture, the same
+# for the trained weights). Q, K and V and the two feed-forward convs use 4 groups; the convolution after attention
+# is dense (`post_attention_groups=1`).
 
 # %%
 layer = "encoder.layers.0."
@@ -139,7 +140,8 @@ fig, axes = plt.subplots(1, 3, figsize=(12, 4.5), gridspec_kw={"width_ratios": [
 for ax, (name, c_in, c_out, g) in zip(axes, convs):
     weight = synthetic_value(layer + name + ".weight", (c_out, c_in // g, 1), seed=0)
     dense = block_diagonal(weight, g)
-    ax.imshow(np.abs(dense), cmap="Greys", vmax=np.abs(dense).max() / 2, aspect="auto", interpolation="nearest")
+    tiles = np.abs(dense).reshape(c_out // 16, 16, c_in // 16, 16).mean(axis=(1, 3))   # mean |w| per 16x16 tile
+    ax.imshow(tiles, cmap="Greys", vmin=0, aspect="auto", interpolation="nearest", extent=(0, c_in, c_out, 0))
     ax.set_title(f"{name}\n[{c_out}, {c_in}], groups={g}: {np.count_nonzero(dense) / dense.size:.0%} non-zero")
     ax.set_xlabel("input channel")
 axes[0].set_ylabel("output channel")
