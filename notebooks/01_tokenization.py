@@ -59,6 +59,16 @@ assert specials == {"[PAD]": 0, "[UNK]": 100, "[CLS]": 101, "[SEP]": 102, "[MASK
 # 3. **strip accents**: decompose (Unicode NFD: `é` → `e` + U+0301) and drop the combining marks (category `Mn`);
 # 4. **lower-case**;
 # 5. **split** on spaces, and make every punctuation character a word of its own.
+#
+# Two pieces of Unicode these steps use. Every character has a **general category**, a two-letter class from the
+# Unicode database (`unicodedata.category(ch)`): `Lu`/`Ll` upper/lower-case letters, `Nd` digits, `P*` punctuation,
+# `Zs` spaces, and the ones here: `Cc` *control* characters (the C0/C1 codes such as U+0007 BEL; tab and newline are
+# also `Cc`, which is why `clean` keeps them as spaces), `Cf` *format* characters (invisible ones such as U+200B
+# ZERO WIDTH SPACE or U+200D ZERO WIDTH JOINER), `Co`/`Cs` private-use and surrogate code points, and `Mn`
+# *non-spacing marks*, the accents that combine with the character before them. **NFD** (Normalization Form D,
+# canonical decomposition) rewrites each precomposed character as a base character followed by its combining marks:
+# `é` (U+00E9) becomes `e` + U+0301 COMBINING ACUTE ACCENT, whose category is `Mn`; dropping the `Mn` characters
+# then leaves `e`. That is all "strip accents" is.
 
 # %%
 def clean(text):
@@ -202,11 +212,11 @@ print(list(zip(by_hand, enc["input_ids"], enc["token_type_ids"])))
 # are real (1) and which are padding (0). The model must ignore the padding: notebook 04 shows how.
 
 # %%
-pair = ["Short one.", "A somewhat longer second sentence!"]
-batch = tok(pair, padding=True, return_tensors="np")
+texts_in_batch = ["Short one.", "A somewhat longer second sentence!"]    # two single texts, not a pair
+batch = tok(texts_in_batch, padding=True, return_tensors="np")
 for name, array in batch.items():
     print(f"{name:15} {array.shape} {array.dtype}\n{array}")
-longest = max(len(tok(text)["input_ids"]) for text in pair)
+longest = max(len(tok(text)["input_ids"]) for text in texts_in_batch)
 assert batch["input_ids"].shape == batch["attention_mask"].shape == (2, longest)
 assert (batch["input_ids"][batch["attention_mask"] == 0] == vocab["[PAD]"]).all()
 

@@ -211,23 +211,35 @@ plt.tight_layout()
 # %% [markdown]
 # ## A few heads of the first sentence
 #
-# Probabilities for four heads of three layers, first sentence (no padding). With the official weights you can find
-# heads that look at the previous or next token, at `[SEP]`, or from "it" back to its noun; with synthetic weights,
-# only noise.
+# Probabilities for four heads of three layers, first sentence (no padding), all on **one colour scale** with its
+# colorbar: white is 0, the darkest blue the largest probability in any panel, and the bar marks `1/W`, what a head
+# that attends uniformly gives. (A scale per panel would stretch an almost uniform map to full contrast and make it
+# look as sharp as a head that attends to one token.)
 
 # %%
 show_layers, show_heads = [0, 5, 11], [0, 3, 6, 9]
-fig, axes = plt.subplots(len(show_layers), len(show_heads), figsize=(12, 9))
-for r, l in enumerate(show_layers):
-    for c, h in enumerate(show_heads):
-        ax = axes[r, c]
-        ax.imshow(as_probs[l][0, h], cmap="Blues", vmin=0)
-        ax.set_title(f"layer {l}, head {h}", fontsize=8)
-        ax.set_xticks(range(W), tokens[0], rotation=90, fontsize=6)
-        ax.set_yticks(range(W), tokens[0] if c == 0 else [], fontsize=6)
-plt.tight_layout()
+shown = np.stack([as_probs[l][0, h] for l in show_layers for h in show_heads])      # [12, W, W]
+fig, axes = plt.subplots(len(show_layers), len(show_heads), figsize=(12, 9.5))
+for k, ax in enumerate(axes.flat):
+    l, h = show_layers[k // len(show_heads)], show_heads[k % len(show_heads)]
+    im = ax.imshow(shown[k], cmap="Blues", vmin=0, vmax=shown.max())
+    ax.set_title(f"layer {l}, head {h}: {shown[k].min():.3f}-{shown[k].max():.3f}", fontsize=8)
+    ax.set_xticks(range(W), tokens[0], rotation=90, fontsize=6)
+    ax.set_yticks(range(W), tokens[0] if k % len(show_heads) == 0 else [], fontsize=6)
+bar = fig.colorbar(im, ax=axes, fraction=0.025, label="probability (one scale for all panels)")
+bar.ax.axhline(1 / W, color="red"), bar.ax.text(1.5, 1 / W, f"1/W = {1 / W:.3f}", color="red", fontsize=7)
+print(f"the 12 panels span {shown.min():.3f}-{shown.max():.3f}; uniform attention would be {1 / W:.3f}")
 
 # %% [markdown]
+# What this picture can show depends on the weights, and the printed line says which ones ran. With the
+# **official** weights you can find heads that look at the previous or next token, at `[SEP]`, or from "it" back to
+# its noun. With **synthetic** weights (the notebook says so at the top; that is what CI runs) layer 0 shows a
+# random pattern of a few strong cells, which means nothing, and the deeper layers come closer and closer to uniform:
+# in layer 11 every probability is within a few thousandths of `1/W` (the panel titles give each one's range), and
+# on the shared scale those panels are a flat pale blue, as they should be. Synthetic weights check the *mechanics*
+# (each row sums to 1, padded keys get 0, the shapes, the agreement with transformers above); they cannot show what
+# a trained head attends to.
+
 # ## Your turn: the masked softmax
 #
 # Write the step between the scores and the context: `scores` `[N, H, W, W]` (queries × keys) and the tokenizer's

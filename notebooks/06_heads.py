@@ -34,14 +34,14 @@ import os
 import shutil
 import tempfile
 
+import matplotlib.pyplot as plt
 import numpy as np
 
 import squeezebert_np
 from squeezebert_np import (SqueezeBertConfig, SqueezeBertForMaskedLM, SqueezeBertForQuestionAnswering,
                             SqueezeBertForSequenceClassification, SqueezeBertForTokenClassification)
-from squeezebert_np import functional as F
+from squeezebert_np import functional as F, nli
 from squeezebert_np.course import official, repo_path    # $SQUEEZEBERT_DIR or weights/: the folder, or None
-from squeezebert_np import nli
 from squeezebert_np.fill_mask import predict
 from squeezebert_np.synthetic import synthetic_state_dict
 from squeezebert_np.tokenization_fast import SqueezeBertTokenizerFast
@@ -82,6 +82,7 @@ h = F.layer_norm(F.gelu(hidden @ t.dense.weight.T + t.dense.bias), t.LayerNorm.w
 logits = h @ decoder.weight.T + mlm.cls.predictions.bias                       # [30528]
 probs = F.softmax(logits)
 best = np.argsort(-probs)[:5]
+print(f"top 5 for [MASK] ({'official weights' if uncased else 'SYNTHETIC weights: noise, not a prediction'}):")
 for token_id in best:
     print(f"  {tokenizer.decode([token_id]):>12}  {probs[token_id]:.4f}")
 
@@ -132,7 +133,8 @@ pooler = clf.transformer.pooler.dense
 pooled = np.tanh(last[:, 0] @ pooler.weight.T + pooler.bias)                  # [1, C]: the [CLS] position
 logits = pooled @ clf.classifier.weight.T + clf.classifier.bias               # [1, 3]
 assert np.allclose(logits, clf(**enc).logits, atol=1e-5)
-print("logits", logits[0], "probabilities", F.softmax(logits)[0])
+print("logits", logits[0], "probabilities", F.softmax(logits)[0],
+      "" if scratch is None else "(SYNTHETIC model: these numbers are noise)")
 
 # %% [markdown]
 # **Which probability is "entailment"?** The config says only `num_labels: 3`, so the classes are `LABEL_0..2`,
@@ -144,7 +146,8 @@ print("logits", logits[0], "probabilities", F.softmax(logits)[0])
 
 # %%
 for order in [nli.MNLI_LABELS, ("entailment", "neutral", "contradiction")]:
-    print({name: round(float(p), 4) for name, p in zip(order, F.softmax(logits)[0])})
+    print({name: round(float(p), 4) for name, p in zip(order, F.softmax(logits)[0])},
+          "" if scratch is None else "(noise)")
 by_package = nli.nli(premise, hypothesis, model=mnli, local_files_only=True)
 assert list(by_package) == list(nli.MNLI_LABELS)
 assert np.allclose(list(by_package.values()), F.softmax(logits)[0], atol=1e-6)
@@ -176,10 +179,27 @@ enc = tokenizer([text] * len(labels), [template.format(label) for label in label
 pair_logits = clf(**enc).logits                                              # [labels, 3]
 entailment = nli.MNLI_LABELS.index("entailment")
 scores = F.softmax(pair_logits[:, entailment])                                # the labels compete
-print({label: round(float(score), 4) for label, score in zip(labels, scores)})
+print({label: round(float(score), 4) for label, score in zip(labels, scores)},
+      "" if scratch is None else "(SYNTHETIC model: noise)")
 result = nli.zero_shot(text, labels, model=mnli, local_files_only=True)
 assert result["labels"] == [labels[i] for i in np.argsort(-scores, kind="stable")]
 assert np.allclose(result["scores"], np.sort(scores)[::-1], atol=1e-6)
+
+# %% [markdown]
+# The three answers so far in one picture. Each panel's title says which weights produced it: on synthetic weights
+# (what CI runs, and what you get without the official folders) the bars are the model's arithmetic applied to
+# random numbers, so their heights and order mean nothing, however confident a bar looks.
+
+# %%
+fig, axes = plt.subplots(1, 3, figsize=(12, 3))
+panels = [("fill-mask: Paris is the [MASK] of France.", [tokenizer.decode([i]) for i in best], probs[best], uncased),
+          ("NLI (label order: the package's)", list(nli.MNLI_LABELS), F.softmax(logits)[0], scratch is None),
+          (f"zero-shot: {text[:28]}...", labels, scores, scratch is None)]
+for ax, (title, names, values, real) in zip(axes, panels):
+    ax.barh(names[::-1], values[::-1], color="C0" if real else "0.6")
+    ax.set_xlim(0, 1.15 * max(values)), ax.set_xlabel("probability")
+    ax.set_title(title + ("" if real else "\nSYNTHETIC weights: noise"), fontsize=8, color="k" if real else "C3")
+plt.tight_layout()
 
 # %% [markdown]
 # ## `SqueezeBertForTokenClassification`: one label per token
