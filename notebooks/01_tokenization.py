@@ -15,6 +15,10 @@
 # tokenizer. This notebook rebuilds both stages by hand and checks them against `squeezebert_np` and against
 # Hugging Face's Rust `tokenizers` library.
 #
+# **Before this:** Python and a little NumPy (arrays, dicts); no machine learning. **Time:** about 30 minutes to read
+# and run, 20 for the exercise. **Leaves for the next lesson:** the ids, token types and attention mask that every
+# later lesson feeds to the model.
+#
 # **What you'll do:** load the real vocabulary shipped with the package; write the BasicTokenizer's five steps
 # (clean, space out CJK, strip accents, lower-case, split) and WordPiece's greedy longest-match loop yourself;
 # add the special tokens; compare every id with the Rust tokenizer.

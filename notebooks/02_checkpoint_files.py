@@ -15,6 +15,10 @@
 # Face stores it in one of two containers: **safetensors** (a JSON header plus raw bytes) or **`pytorch_model.bin`**
 # (a zip holding a Python *pickle* plus raw bytes). The official SqueezeBERT repositories ship only the second.
 #
+# **Before this:** Python's `bytes` and `struct`; what a tensor's shape and dtype are. Lesson 01 is not needed.
+# **Time:** about 30 minutes; no exercise. **Leaves for the next lesson:** the state dict, transformers' key names and
+# the `(out, in / groups, 1)` conv weights that 03 explains.
+#
 # **What you'll do:** write a small checkpoint; read a safetensors header and a tensor with nothing but `struct`,
 # `json` and `np.frombuffer`; open a `pytorch_model.bin` as a zip and walk its pickle opcode by opcode; build a
 # malicious pickle and watch `squeezebert_np`'s reader refuse it.

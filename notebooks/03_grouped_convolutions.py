@@ -16,6 +16,10 @@
 # computer vision, makes most of them **grouped**: the channels are split into `g` groups and each output group
 # only sees its own input group. That cuts parameters and FLOPs of the layer by `g`.
 #
+# **Before this:** NumPy matmul and reshapes; what a dense (fully connected) layer computes. **Time:** about 25
+# minutes, 15 for the exercise. **Leaves for the next lesson:** the grouped convs that build Q, K and V in 04, and the
+# FLOP counts that 07 measures.
+#
 # **What you'll do:** compute a grouped 1x1 `Conv1d` three ways (a loop, a block-diagonal matrix, a
 # reshape-and-matmul) and check them against `squeezebert_np` and PyTorch; draw the block-diagonal weights of a
 # real-size layer; count the parameters and FLOPs of SqueezeBERT and BERT-base from their configs.

@@ -15,6 +15,9 @@
 # activations stored channels-first. This notebook computes it by hand, checks it three ways, and then looks at two
 # details that trip people up: how padding is masked, and what transformers hands back as "attentions".
 #
+# **Before this:** 03 (the Q, K, V convs); softmax. **Time:** about 30 minutes, 15 for the exercise. **Leaves for the
+# next lesson:** one `SqueezeBertSelfAttention`, which 05 puts in each of the 12 layers.
+#
 # **What you'll do:** run the query/key/value convs of a real-size layer; split heads in the `[N, C, W]` layout;
 # compute scores, mask, softmax and context; check against `squeezebert_np` and a naive loop; build the padding
 # mask; plot attention maps.

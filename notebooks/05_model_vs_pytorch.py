@@ -15,6 +15,10 @@
 # the order of transformers' module tree, and compare every intermediate result with what transformers (PyTorch)
 # computed for the same weights and inputs.
 #
+# **Before this:** 01 (inputs), 03 and 04 (the layer's pieces); the LayerNorm formula is restated here. **Time:** about 25
+# minutes, 20 for the two exercises. **Leaves for the next lesson:** the encoder's last hidden state and pooled
+# output, which every head in 06 starts from.
+#
 # **What you'll do:** load the golden file `tests/golden/official.npz` (transformers 5.24's outputs for a padded
 # batch); rebuild its synthetic weights from the recorded seed; run embeddings, each `SqueezeBertModule` and the
 # pooler step by step; print a table of max differences per layer; see what one wrong detail (the tanh GELU) does.
@@ -62,6 +66,19 @@ ids, attention_mask, token_types = inputs["input_ids"], inputs["attention_mask"]
 N, W = ids.shape
 valid = attention_mask.astype(bool)                                     # [N, W]: the real tokens
 print(f"batch of {N}, {W} positions; padded positions per row: {(~valid).sum(axis=1)}")
+
+# %% [markdown]
+# ## The module tree
+#
+# What we are about to run, drawn from the model object itself by `squeezebert_np.course.architecture`: every module
+# under transformers' attribute names, each conv's group count, the shapes for this batch (`[N, C, W]` inside the
+# encoder, notebook 04), and parameter counts. Layer 0 stands for all 12. Reading down one layer gives the order of
+# this notebook: attention (Q, K, V grouped by 4, 12 heads), the dense post-attention conv + LayerNorm (03 said why it
+# stays dense), the grouped feed-forward pair, each with a residual and LayerNorm.
+
+# %%
+from squeezebert_np.course import architecture
+print(architecture(model, batch=N, length=W))
 
 # %% [markdown]
 # We compare only the real positions. Padded positions are computed too (transformers does not zero them) but mean

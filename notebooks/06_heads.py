@@ -15,6 +15,9 @@
 # class for a sentence pair, a label per token, a span of the text. Each head is one or two small layers, and each
 # has a loss for training.
 #
+# **Before this:** 05 (the encoder); 01 for the tokenizer's pairs and padding. **Time:** about 30 minutes, 15 for the
+# exercise. **Leaves for the next lesson:** the complete models as users call them, whose speed 07 measures.
+#
 # **What you'll do:** compute fill-mask predictions through the tied MLM decoder; classify a premise/hypothesis pair
 # and turn an NLI model into a zero-shot classifier; align word labels with WordPiece tokens; find the best answer
 # span; write each loss naively and check it against the package and against transformers' numbers.

@@ -15,6 +15,9 @@
 # 4.3x on a Pixel 3 phone. Here we measure what the factor is on this machine, in NumPy, and take a forward pass
 # apart to see why it is what it is.
 #
+# **Before this:** 03 (FLOP counts) and 05 (the layer's stages). **Time:** about 25 minutes; no exercise (the timings
+# take about half a minute). **Leaves for the next lesson:** the end of the course.
+#
 # **What you'll do:** time each stage of one encoder layer; compare SqueezeBERT with BERT-base (the same code with
 # every group count set to 1, which is exactly BERT's dense layers) over several sequence lengths; time a single
 # convolution as its group count grows.

@@ -78,7 +78,8 @@ def architecture(model, batch=1, length=128):
         word_embeddings: Embedding 30522 x 768  [1, 128] -> [1, 128, 768]  23,440,896
     ...
     """
-    total = sum(a.size for _, a in model.named_parameters())
+    unique = {id(a): a for _, a in model.named_parameters()}           # a tied array (MLM decoder) counts once
+    total = sum(a.size for a in unique.values())
     lines = [f"{type(model).__name__}  {total:,} parameters"]
     for name, module in model.named_modules():
         parts = name.split(".")
