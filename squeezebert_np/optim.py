@@ -36,15 +36,19 @@ NO_DECAY_PATTERNS = (r"bias", r"layernorm", r"rmsnorm", r"(?:^|\.)norm(?:$|\.)",
 
 
 def unique_parameters(params):
-    """{first name: array} for a model or a {name: array} dict, each shared (tied) array once, plus
-    {every name: first name} for the aliases. A model lists its tied weights under their transformers name."""
-    named = params.named_parameters() if hasattr(params, "named_parameters") else params.items()
-    first_name_of_id, primary, alias = {}, {}, {}
+    """({name: array} with each shared (tied) array once, {every name: that name}) for a model or a {name: array}
+    dict. A tied array goes under transformers' name: the source of the model's `_tied_weights_keys`, else the
+    first name listed."""
+    named = list(params.named_parameters() if hasattr(params, "named_parameters") else params.items())
+    tied_targets = set(getattr(params, "_tied_weights_keys", {}))
+    names_of_id = {}
     for name, array in named:
-        first = first_name_of_id.setdefault(id(array), name)
-        alias[name] = first
-        if first == name:
-            primary[name] = array
+        names_of_id.setdefault(id(array), (array, []))[1].append(name)
+    primary, alias = {}, {}
+    for array, names in names_of_id.values():
+        first = next((n for n in names if n not in tied_targets), names[0])
+        primary[first] = array
+        alias.update(dict.fromkeys(names, first))
     return primary, alias
 
 

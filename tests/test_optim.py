@@ -197,3 +197,18 @@ def test_bad_gradients():
         clip_grad_norm_({"x": np.zeros(2)}, 0)
     with pytest.raises(TrainingError, match="num_warmup_steps"):
         get_linear_schedule_with_warmup(opt, -1, 10)
+
+
+@pytest.mark.parametrize("head", ["SqueezeBertForMaskedLM", "SqueezeBertForSequenceClassification",
+                                  "SqueezeBertForTokenClassification", "SqueezeBertModel"])
+def test_parameters_and_decay_groups_are_the_trainers(head):
+    import squeezebert_np
+    from squeezebert_np.optim import unique_parameters
+    from tiny_models import TINY_SQUEEZEBERT
+    ours = getattr(squeezebert_np, head)(squeezebert_np.SqueezeBertConfig(**TINY_SQUEEZEBERT))
+    theirs = getattr(transformers, head)(transformers.SqueezeBertConfig(**TINY_SQUEEZEBERT))
+    names, _ = unique_parameters(ours)
+    assert sorted(names) == sorted(n for n, _ in theirs.named_parameters())   # tied once, under that name
+    expected = transformers.Trainer.get_decay_parameter_names(None, theirs)
+    assert sorted(decay_parameter_names(ours)) == sorted(set(expected) & set(names))
+    assert any("LayerNorm" in n or "layernorm" in n for n in names) and "LayerNorm" not in str(expected)
