@@ -212,3 +212,64 @@ def test_parameters_and_decay_groups_are_the_trainers(head):
     expected = transformers.Trainer.get_decay_parameter_names(None, theirs)
     assert sorted(decay_parameter_names(ours)) == sorted(set(expected) & set(names))
     assert any("LayerNorm" in n or "layernorm" in n for n in names) and "LayerNorm" not in str(expected)
+
+
+@pytest.mark.parametrize("head, labels", [
+    ("SqueezeBertForSequenceClassification", lambda rng, n, w: rng.integers(0, 3, n)),
+    ("SqueezeBertForTokenClassification", lambda rng, n, w: np.where(rng.random((n, w)) < 0.2, -100,
+                                                                     rng.integers(0, 3, (n, w)))),
+    ("SqueezeBertForMaskedLM", lambda rng, n, w: np.where(rng.random((n, w)) < 0.5, -100,
+                                                          rng.integers(0, 99, (n, w)))),
+])
+def test_ten_steps_with_real_gradients_match_torch_autograd(head, labels):
+    """The whole step, float64, dropout 0: our backward + AdamW against transformers + torch autograd + AdamW.
+    Token classification leaves the pooler without a gradient (skipped by both); the MLM head ties its decoder."""
+    import squeezebert_np
+    from squeezebert_np.synthetic import synthetic_state_dict
+    from tiny_models import TINY_SQUEEZEBERT
+    cfg = dict(TINY_SQUEEZEBERT, num_labels=3, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    config = squeezebert_np.SqueezeBertConfig(**cfg)
+    model_class = getattr(squeezebert_np, head)
+    sd = synthetic_state_dict(config, model_class, seed=3)
+    ours = model_class(config, state_dict=sd).astype(np.float64).train()
+    theirs = getattr(transformers, head)(transformers.SqueezeBertConfig(**cfg)).double().train()
+    theirs.load_state_dict({k: torch.tensor(np.array(v, np.float64)) for k, v in sd.items()}, strict=False)
+    rng = np.random.default_rng(5)
+    batches = []
+    for _ in range(10):
+        ids = rng.integers(0, 99, (3, 12))
+        mask = (np.arange(12)[None] < np.array([12, 9, 5])[:, None]).astype(np.int64)
+        batches.append(dict(input_ids=ids, attention_mask=mask, token_type_ids=rng.integers(0, 2, (3, 12)),
+                            labels=labels(rng, 3, 12)))
+
+    decay = transformers.Trainer.get_decay_parameter_names(None, theirs)
+    named = dict(theirs.named_parameters())
+    topt = torch.optim.AdamW([{"params": [p for n, p in named.items() if n in decay], "weight_decay": 0.05},
+                              {"params": [p for n, p in named.items() if n not in decay], "weight_decay": 0.0}],
+                             lr=3e-3, betas=(0.9, 0.999), eps=1e-8)
+    tsched = transformers.get_linear_schedule_with_warmup(topt, 2, 10)
+    opt = AdamW(ours, lr=3e-3, weight_decay=0.05)
+    sched = get_linear_schedule_with_warmup(opt, 2, 10)
+    norms = []
+    for batch in batches:
+        topt.zero_grad()
+        theirs(**{k: torch.tensor(v) for k, v in batch.items()}).loss.backward()
+        torch.nn.utils.clip_grad_norm_(theirs.parameters(), 1.0)
+        topt.step()
+        tsched.step()
+        loss, grads = ours.loss_and_grads(**batch)
+        norms.append(clip_grad_norm_(grads, 1.0))
+        opt.step(grads)
+        sched.step()
+    assert max(norms) > 1.0                                  # clipping was active
+    final = dict(theirs.named_parameters())
+    for name, array in opt.params.items():
+        expected = final[name].detach().numpy()
+        assert relative(array, expected) <= 1e-9, (name, relative(array, expected))
+        assert array is ours.get(name)                      # the model holds the updated arrays
+    if head == "SqueezeBertForTokenClassification":
+        assert "transformer.pooler.dense.weight" not in opt.state
+        np.testing.assert_array_equal(ours.get("transformer.pooler.dense.weight"),
+                                      sd["transformer.pooler.dense.weight"])
+    if head == "SqueezeBertForMaskedLM":
+        assert ours.cls.predictions.decoder.weight is ours.transformer.embeddings.word_embeddings.weight
