@@ -30,6 +30,7 @@ import os
 import shutil
 import sys
 import time
+import warnings
 
 import numpy as np
 
@@ -352,9 +353,10 @@ def evaluate(model, encoded, task, id2label, pad_token_id, batch_size, regressio
 OPTIMIZER_FILE, STATE_FILE = "optimizer.safetensors", "trainer_state.json"
 
 
-def save_checkpoint(directory, model, tokenizer, optimizer, scheduler, state):
+def save_checkpoint(directory, model, tokenizer, optimizer, scheduler, state, keep=None):
     """Write checkpoint-{step} in `directory` atomically: all files go to a temporary directory that is renamed
-    into place, so an interrupted save leaves the previous checkpoint and no partial one."""
+    into place, so an interrupted save leaves the previous checkpoint and no partial one. With `keep`, only the
+    newest `keep` checkpoints stay (the Trainer's save_total_limit)."""
     from .checkpoint.safetensors_io import save_safetensors
     from .config import write_text_atomically
     final = os.path.join(directory, f"checkpoint-{state['global_step']}")
@@ -376,9 +378,11 @@ def save_checkpoint(directory, model, tokenizer, optimizer, scheduler, state):
         os.replace(tmp, final)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    for name in os.listdir(directory):                      # keep only the newest checkpoint
-        if name.startswith("checkpoint-") and name != os.path.basename(final):
-            shutil.rmtree(os.path.join(directory, name), ignore_errors=True)
+    if keep:
+        steps = sorted(int(n.split("-", 1)[1]) for n in os.listdir(directory)
+                       if n.startswith("checkpoint-") and n.split("-", 1)[1].isdigit())
+        for step in steps[:-keep]:
+            shutil.rmtree(os.path.join(directory, f"checkpoint-{step}"), ignore_errors=True)
     return final
 
 
@@ -498,7 +502,7 @@ def train(model, tokenizer, train_set, eval_set, args, task, regression, output_
             state["log_history"].append({"step": step, "loss": loss, "learning_rate": lr})
             log.update(step, state["epoch"], loss, lr)
             if args.save_steps > 0 and step % args.save_steps == 0 and step < total:
-                save_checkpoint(output_dir, model, tokenizer, optimizer, scheduler, state)
+                save_checkpoint(output_dir, model, tokenizer, optimizer, scheduler, state, args.save_total_limit)
             if step == total:
                 break
         if eval_set is not None:
@@ -507,7 +511,7 @@ def train(model, tokenizer, train_set, eval_set, args, task, regression, output_
             metrics["epoch"] = state["epoch"]
             state["log_history"].append({"step": step, **metrics})
             log.message("  ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
-        save_checkpoint(output_dir, model, tokenizer, optimizer, scheduler, state)
+        save_checkpoint(output_dir, model, tokenizer, optimizer, scheduler, state, args.save_total_limit)
     return metrics, state
 
 
@@ -553,7 +557,12 @@ def build_model(args, task, id2label, regression, where):
                                     f"data has {len(id2label)}: pass --ignore_mismatched_sizes to start a new one")
             print(f"note: {key} {tuple(weights[key].shape)} replaced by a new {shape} one", file=sys.stderr)
             del weights[key]
-    return model_class(config, state_dict=weights, seed=args.seed)
+    with warnings.catch_warnings(record=True) as caught:           # one line each, not a source listing
+        warnings.simplefilter("always")
+        model = model_class(config, state_dict=weights, seed=args.seed)
+    for w in caught:
+        print(f"note: {w.message}", file=sys.stderr)
+    return model
 
 
 def finetune(args):
@@ -653,6 +662,7 @@ def build_parser():
     option("gradient_accumulation_steps", type=positive_int, default=1)
     option("seed", type=int, default=42, help="data order, dropout and new weights (default 42)")
     option("save_steps", type=int, default=0, help="also save a checkpoint every N steps (0: each epoch only)")
+    option("save_total_limit", type=positive_int, default=None, help="keep only the newest N checkpoints")
     option("output_dir", required=True, help="where the model, tokenizer, config and checkpoints go")
     option("resume_from_checkpoint", nargs="?", const="", default=None, metavar="DIR",
            help="continue from DIR, or without DIR from the last checkpoint in --output_dir")
