@@ -588,9 +588,13 @@ def finetune(args):
 
     tokenizer = SqueezeBertTokenizerFast.from_pretrained(args.model, **where)
     model = build_model(args, task, id2label, regression, where)
+    max_length = min(args.max_seq_length, model.config.max_position_embeddings)
+    if max_length < args.max_seq_length:                    # run_glue's warning: the model cannot take more
+        print(f"note: --max_seq_length {args.max_seq_length} is more than the model takes: using {max_length}",
+              file=sys.stderr)
     encode = encode_tokens if task == TOKEN_CLASSIFICATION else encode_classification
-    train_set = encode(tokenizer, train_examples, train_labels, args.max_seq_length)
-    eval_set = encode(tokenizer, eval_examples, eval_labels, args.max_seq_length) if eval_examples else None
+    train_set = encode(tokenizer, train_examples, train_labels, max_length)
+    eval_set = encode(tokenizer, eval_examples, eval_labels, max_length) if eval_examples else None
 
     os.makedirs(args.output_dir, exist_ok=True)
     resume_state = None

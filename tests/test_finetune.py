@@ -241,6 +241,16 @@ def test_pairs_in_csv_with_a_float_label_are_a_regression(data, tmp_path, capsys
     assert config["problem_type"] == "regression" and config["id2label"] == {"0": "LABEL_0"}
 
 
+def test_long_sequences_are_cut_to_the_model_and_resuming_needs_a_checkpoint(data, tmp_path, capsys):
+    long = " ".join(["the cat sat"] * 40)                   # 120 words, the model takes 64 positions
+    train = write(tmp_path / "t.tsv", f"sentence\tlabel\n{long}\tpos\ngood\tneg\n")
+    common = ["--model", data / "model", "--train_file", train, "--max_steps", 1]
+    status, _, err = run([*common, "--output_dir", tmp_path / "o", "--max_seq_length", 512], capsys)
+    assert status == 0 and "--max_seq_length 512 is more than the model takes: using 64" in err, err
+    status, _, err = run([*common, "--output_dir", tmp_path / "empty", "--resume_from_checkpoint"], capsys)
+    assert status == 1 and "no checkpoint-N directory" in err
+
+
 def write(path, data):
     path.write_bytes(data if isinstance(data, bytes) else data.encode())
     return path
