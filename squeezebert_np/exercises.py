@@ -16,6 +16,7 @@ The exercises (`EXERCISES` maps each name to its signature and what it asks) and
     04  masked_softmax(scores, attention_mask) -> [N, h, W, W]
     05  layer_norm(x, weight, bias, eps) -> [..., C]      gelu(x) -> [...]
     06  cross_entropy(logits, labels) -> scalar           (label -100 is ignored)
+    08  layer_norm_backward(dout, x, weight, eps) -> (dx, dweight, dbias)      gelu_grad(x) -> [...]   (float64)
 
 Solutions live apart, in notebooks/solutions/<name>.py. Tolerances follow from float32 arithmetic: the expected
 value is computed in float64 by the package's own functions, and an element may differ from it by a few units in the
@@ -91,6 +92,8 @@ def _same_answer(got, other):
     """Whether `got` is, give or take rounding, the output of a known mistake (lists of tokens: equal)."""
     if isinstance(other, list):
         return got == other
+    if isinstance(other, tuple):
+        return isinstance(got, tuple) and len(got) == len(other) and all(map(_same_answer, got, other))
     got, other = _as_float64(got), _as_float64(other)
     if not isinstance(got, (np.ndarray, np.generic)) or np.shape(got) != np.shape(other):
         return False
@@ -426,6 +429,69 @@ def _cross_entropy_naive(logits, labels):
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# 08 backward: LayerNorm and GELU (float64, as gradient checks are done)
+# ---------------------------------------------------------------------------------------------------------------
+
+EPS64 = float(np.finfo(np.float64).eps)
+
+
+def _layer_norm_backward_cases(rng):
+    cases = []
+    for shape, eps in [((5,), 1e-12), ((3, 8), 1e-5), ((2, 4, 16), 1e-12), ((2, 3, 64), 0.1)]:
+        c, m = shape[-1], int(np.prod(shape[:-1]))
+        x = rng.standard_normal(shape) * 2 + 1
+        weight, dout = rng.standard_normal(c), rng.standard_normal(shape)
+        dx, dw, db = _layer_norm_backward_ref(dout, x, weight, eps)
+        _, (xhat, s, _) = F.layer_norm_forward(x, weight, np.zeros(c), eps)
+        dxhat = np.abs(dout * weight)
+        # each element sums O(C) terms: allow (C + 8) ulps of the terms' magnitudes; dweight and dbias sum M rows
+        size_dx = (dxhat + dxhat.mean(-1, keepdims=True)
+                   + np.abs(xhat) * (dxhat * np.abs(xhat)).mean(-1, keepdims=True)) / s
+        axes = tuple(range(len(shape) - 1))
+        tolerance = ((c + 8) * EPS64 * size_dx, (m + 8) * EPS64 * np.abs(dout * xhat).sum(axis=axes),
+                     (m + 8) * EPS64 * np.abs(dout).sum(axis=axes))
+        cases.append(Case({"dout": dout, "x": x, "weight": weight, "eps": eps}, (dx, dw, db), tolerance))
+    return cases
+
+
+def _layer_norm_backward_ref(dout, x, weight, eps):
+    _, cache = F.layer_norm_forward(x, weight, np.zeros_like(weight), eps)
+    return F.layer_norm_backward(dout, cache)
+
+
+def _compare_tuple(got, expected, tolerance, names=("dx", "dweight", "dbias")):
+    if not isinstance(got, tuple) or len(got) != len(expected):
+        return f"returned {type(got).__name__}, expected a tuple ({', '.join(names)})"
+    for name, g, e, t in zip(names, got, expected, tolerance):
+        problem = compare_arrays(g, e, t)
+        if problem:
+            return f"{name}: {problem}"
+    return None
+
+
+def _layer_norm_backward_no_mean_terms(dout, x, weight, eps):          # as if mean and s were constants
+    _, (xhat, s, _) = F.layer_norm_forward(x, weight, np.zeros_like(weight), eps)
+    axes = tuple(range(dout.ndim - 1))
+    return dout * weight / s, (dout * xhat).sum(axis=axes), dout.sum(axis=axes)
+
+
+def _layer_norm_backward_no_variance_term(dout, x, weight, eps):       # the mean's path, not the variance's
+    _, (xhat, s, _) = F.layer_norm_forward(x, weight, np.zeros_like(weight), eps)
+    dxhat = dout * weight
+    axes = tuple(range(dout.ndim - 1))
+    return (dxhat - dxhat.mean(-1, keepdims=True)) / s, (dout * xhat).sum(axis=axes), dout.sum(axis=axes)
+
+
+def _gelu_grad_cases(rng):
+    cases = []
+    for x in [rng.standard_normal(6) * 3, rng.standard_normal((3, 5)) * 2, np.array([-8.0, -1.0, 0.0, 0.5, 3.0])]:
+        phi = np.exp(-x * x / 2) / math.sqrt(2 * math.pi)
+        exact = 0.5 * (1 + np.vectorize(math.erf)(x / math.sqrt(2))) + x * phi    # math.erf: within about an ulp
+        cases.append(Case({"x": x}, exact, 16 * EPS64 * (1 + np.abs(x) * phi)))
+    return cases
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # the list
 # ---------------------------------------------------------------------------------------------------------------
 
@@ -471,4 +537,19 @@ EXERCISES = {e.name: e for e in [
              (("dividing by all rows, ignored ones included", _cross_entropy_counting_ignored),
               ("the sum instead of the mean", _cross_entropy_sum),
               ("exp without subtracting the max first (overflows for large logits)", _cross_entropy_naive))),
+    Exercise("layer_norm_backward", "layer_norm_backward(dout, x, weight, eps) -> (dx, dweight, dbias)",
+             "the gradients of sum(dout * layer_norm(x, weight, bias, eps)) over the last axis (biased variance), "
+             "in float64: dweight and dbias summed over every axis but the last",
+             _layer_norm_backward_cases, _compare_tuple,
+             (("treating the mean and the standard deviation as constants (dx = dout * weight / s)",
+               _layer_norm_backward_no_mean_terms),
+              ("leaving out the path through the variance (the xhat * mean(dxhat * xhat) term)",
+               _layer_norm_backward_no_variance_term))),
+    Exercise("gelu_grad", "gelu_grad(x) -> same shape",
+             "d/dx of the exact GELU x * Phi(x): Phi(x) + x * phi(x), Phi the normal CDF and phi its density, "
+             "in float64",
+             _gelu_grad_cases, compare_arrays,
+             (("Phi(x) alone, without the x * phi(x) term",
+               lambda x: 0.5 * (1 + np.vectorize(math.erf)(x / math.sqrt(2)))),
+              ("the tanh approximation's derivative", lambda x: F.gelu_tanh_grad(x)))),
 ]}

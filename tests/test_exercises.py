@@ -67,9 +67,12 @@ def test_every_notebook_exercise_is_checked_by_name():
 def test_a_known_mistake_is_named(name, what):
     mistake = dict(EXERCISES[name].mistakes)[what]
 
-    def student(**kwargs):                     # as a student would write it: float32 out, lists as they are
+    expected = EXERCISES[name].cases(np.random.default_rng(0))[0].expected
+    dtype = None if isinstance(expected, (list, tuple)) else np.asarray(expected).dtype
+
+    def student(**kwargs):                     # as a student would write it: the expected dtype, lists as they are
         out = mistake(**kwargs)
-        return out if isinstance(out, list) else np.float32(out) if np.ndim(out) == 0 else np.float32(out)
+        return out if dtype is None else dtype.type(out) if np.ndim(out) == 0 else np.asarray(out, dtype)
 
     result = check(name, student)
     assert not result.ok
@@ -157,7 +160,17 @@ def test_torch_implementations_pass_the_checkers():
     def cross_entropy(logits, labels):
         return np.float32(tf.cross_entropy(t(logits), t(labels), ignore_index=-100).item())
 
-    for fn in (layer_norm, grouped_conv1x1, masked_softmax, gelu, cross_entropy):
+    def layer_norm_backward(dout, x, weight, eps):              # autograd, float64
+        xt, wt, bt = (t(a).requires_grad_() for a in (x, weight, np.zeros_like(weight)))
+        (tf.layer_norm(xt, x.shape[-1:], wt, bt, eps) * t(dout)).sum().backward()
+        return xt.grad.numpy(), wt.grad.numpy(), bt.grad.numpy()
+
+    def gelu_grad(x):
+        xt = t(x).requires_grad_()
+        tf.gelu(xt).sum().backward()
+        return xt.grad.numpy()
+
+    for fn in (layer_norm, grouped_conv1x1, masked_softmax, gelu, cross_entropy, layer_norm_backward, gelu_grad):
         result = check(fn.__name__, fn)
         assert result.ok, result.message
 
