@@ -16,7 +16,7 @@
 # apart to see why it is what it is.
 #
 # **Before this:** 03 (FLOP counts) and 05 (the layer's stages). **Time:** about 25 minutes; no exercise (the timings
-# take about half a minute). **Leaves for the next lesson:** the end of the course.
+# take about half a minute). **Leaves for the next lesson:** the inference side complete; 08 turns to training.
 #
 # **What you'll do:** time each stage of one encoder layer; compare SqueezeBERT with BERT-base (the same code with
 # every group count set to 1, which is exactly BERT's dense layers) over several sequence lengths; time a single
@@ -281,5 +281,5 @@ plt.tight_layout()
 # - A speed-up is the FLOP ratio times the ratio of FLOP rates: below 1 here, about 1.4 on the paper's phone (4.3x).
 # - Timing on a shared machine: warm up, take the best of a few runs, and distrust a single number.
 #
-# That is the end of the course: tokenizer (01), checkpoint files (02), grouped convolutions (03), attention (04),
-# the whole model against PyTorch (05), the heads (06), and speed (07).
+# That completes inference: tokenizer (01), checkpoint files (02), grouped convolutions (03), attention (04), the
+# whole model against PyTorch (05), the heads (06), and speed (07). Next, **08**: the backward pass, for training.
