@@ -78,3 +78,7 @@ class DatasetError(SqueezeBertError, ValueError):
 
 class CourseError(SqueezeBertError, OSError):
     """The notebooks' files cannot be found: the package was not imported from a checkout of the repository."""
+
+
+class ExerciseError(SqueezeBertError, ValueError):
+    """`exercises.check` was asked for an exercise that does not exist (the message lists those that do)."""

@@ -9,6 +9,7 @@ import os
 import numpy as np
 import pytest
 
+from squeezebert_np.errors import ExerciseError
 from squeezebert_np.exercises import EXERCISES, check, compare_arrays
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -127,7 +128,7 @@ def test_returning_none_or_a_list_is_reported():
 
 
 def test_an_unknown_exercise_names_the_known_ones():
-    with pytest.raises(KeyError, match="layer_norm"):
+    with pytest.raises(ExerciseError, match="no exercise named 'layernorm'; the exercises are .*layer_norm"):
         check("layernorm", print)
 
 

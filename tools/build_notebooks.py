@@ -88,9 +88,13 @@ def write(nb, path):
     """Write atomically: a crash never leaves half a notebook."""
     import nbformat
     tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        nbformat.write(nb, f)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            nbformat.write(nb, f)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
 
 
 def main(argv=None):
