@@ -493,7 +493,9 @@ def train(model, tokenizer, train_set, eval_set, args, task, regression, output_
             if not math.isfinite(loss):
                 raise TrainingError(f"the loss is {loss} at step {step + 1}: lower --learning_rate?")
             if args.max_grad_norm > 0:
-                clip_grad_norm_(grads, args.max_grad_norm)
+                norm = clip_grad_norm_(grads, args.max_grad_norm)
+                if not math.isfinite(norm):
+                    raise TrainingError(f"the gradient norm is {norm} at step {step + 1}: lower --learning_rate?")
             lr = scheduler.get_last_lr()[0]
             optimizer.step(grads)
             scheduler.step()
