@@ -503,7 +503,8 @@ def train(model, tokenizer, train_set, eval_set, args, task, regression, output_
             state["global_step"], state["epoch"] = step, round(step / steps_per_epoch, 4)
             state["log_history"].append({"step": step, "loss": loss, "learning_rate": lr})
             log.update(step, state["epoch"], loss, lr)
-            if args.save_steps > 0 and step % args.save_steps == 0 and step < total:
+            if args.save_steps > 0 and step % args.save_steps == 0 and step < total and step % steps_per_epoch:
+                # (an epoch's last step is saved below, after its evaluation, so a resumed run repeats nothing)
                 save_checkpoint(output_dir, model, tokenizer, optimizer, scheduler, state, args.save_total_limit)
             if step == total:
                 break
