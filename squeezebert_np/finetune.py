@@ -429,7 +429,8 @@ def restore_training_state(state, model, optimizer, scheduler):
 class Progress:
     """One status line on stderr (rewritten in place on a terminal, a line per tenth of the run otherwise)."""
 
-    def __init__(self, total, first_step, stream=sys.stderr, quiet=False):
+    def __init__(self, total, first_step, stream=None, quiet=False):
+        stream = sys.stderr if stream is None else stream
         self.total, self.first, self.stream, self.quiet = total, first_step, stream, quiet
         self.start = self.last_print = time.perf_counter()
         self.tty = hasattr(stream, "isatty") and stream.isatty()
