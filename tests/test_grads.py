@@ -22,7 +22,7 @@ from squeezebert_np.synthetic import synthetic_state_dict  # noqa: E402
 from test_differential import configs, inputs  # noqa: E402
 
 REL = {np.float64: 1e-9, np.float32: 1e-4}
-FLOOR = 1e-3
+FLOOR = {np.float64: 1e-3, np.float32: 1e-2}   # float32: the tolerance stays above eps32 x the largest gradient
 HEADS = ["SqueezeBertForMaskedLM", "SqueezeBertForSequenceClassification", "SqueezeBertForTokenClassification",
          "SqueezeBertForQuestionAnswering", "SqueezeBertForMultipleChoice"]
 
@@ -53,7 +53,7 @@ def assert_grads_match(grads, loss, theirs, torch_loss, dtype):
     for name, g in expected.items():
         assert grads[name].shape == g.shape and grads[name].dtype == dtype, name
         err = np.abs(grads[name] - g).max()
-        assert err <= rel * max(np.abs(g).max(), FLOOR * scale), f"{name}: {err:.3e} vs max {np.abs(g).max():.3e}"
+        assert err <= rel * max(np.abs(g).max(), FLOOR[dtype] * scale), f"{name}: {err:.3e} vs max {np.abs(g).max():.3e}"
 
 
 def head_targets(head, cfg, inp, rng, data):
