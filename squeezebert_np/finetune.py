@@ -429,7 +429,8 @@ def restore_training_state(state, model, optimizer, scheduler):
 class Progress:
     """One status line on stderr (rewritten in place on a terminal, a line per tenth of the run otherwise)."""
 
-    def __init__(self, total, first_step, stream=sys.stderr, quiet=False):
+    def __init__(self, total, first_step, stream=None, quiet=False):
+        stream = sys.stderr if stream is None else stream
         self.total, self.first, self.stream, self.quiet = total, first_step, stream, quiet
         self.start = self.last_print = time.perf_counter()
         self.tty = hasattr(stream, "isatty") and stream.isatty()
@@ -493,7 +494,9 @@ def train(model, tokenizer, train_set, eval_set, args, task, regression, output_
             if not math.isfinite(loss):
                 raise TrainingError(f"the loss is {loss} at step {step + 1}: lower --learning_rate?")
             if args.max_grad_norm > 0:
-                clip_grad_norm_(grads, args.max_grad_norm)
+                norm = clip_grad_norm_(grads, args.max_grad_norm)
+                if not math.isfinite(norm):
+                    raise TrainingError(f"the gradient norm is {norm} at step {step + 1}: lower --learning_rate?")
             lr = scheduler.get_last_lr()[0]
             optimizer.step(grads)
             scheduler.step()
@@ -501,7 +504,8 @@ def train(model, tokenizer, train_set, eval_set, args, task, regression, output_
             state["global_step"], state["epoch"] = step, round(step / steps_per_epoch, 4)
             state["log_history"].append({"step": step, "loss": loss, "learning_rate": lr})
             log.update(step, state["epoch"], loss, lr)
-            if args.save_steps > 0 and step % args.save_steps == 0 and step < total:
+            if args.save_steps > 0 and step % args.save_steps == 0 and step < total and step % steps_per_epoch:
+                # (an epoch's last step is saved below, after its evaluation, so a resumed run repeats nothing)
                 save_checkpoint(output_dir, model, tokenizer, optimizer, scheduler, state, args.save_total_limit)
             if step == total:
                 break

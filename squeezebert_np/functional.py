@@ -211,7 +211,10 @@ def embedding_backward(dout, ids, num_embeddings, padding_idx=None):  # [N, W, E
     """Each looked-up row receives the sum of the gradients at the positions that read it (a scatter-add); the
     `padding_idx` row receives none, as torch.nn.Embedding(padding_idx=...) (its value never changes in training)."""
     dweight = np.zeros((num_embeddings, dout.shape[-1]), dout.dtype)
-    np.add.at(dweight, ids.reshape(-1), dout.reshape(-1, dout.shape[-1]))
+    flat, rows = ids.reshape(-1), dout.reshape(-1, dout.shape[-1])        # [N*W], [N*W, E]
+    order = np.argsort(flat, kind="stable")                               # equal ids side by side, then one sum
+    first = np.flatnonzero(np.r_[True, flat[order][1:] != flat[order][:-1]])   # per id (np.add.at is slow)
+    dweight[flat[order][first]] = np.add.reduceat(rows[order], first, axis=0)
     if padding_idx is not None:
         dweight[padding_idx] = 0
     return dweight

@@ -177,25 +177,32 @@ class AdamW:
             resolved[name] = grad
         return resolved
 
+    CHUNK = 1 << 15     # elements updated at a time: the update's ~14 passes then run in cache, not in memory
+
     def step(self, grads):
         """One AdamW update of every parameter that has a gradient in `grads` ({name: array}), in place."""
         grads = self._resolve(grads)
-        size = max((g.size for g in grads.values()), default=0)
-        buffer = None
+        buffers = {}
         for name, grad in grads.items():
             param = self.params[name]
             group = self.param_groups[self._group_of[name]]
-            if buffer is None or buffer.dtype != param.dtype:
-                buffer = np.empty(size, param.dtype)
             state = self.state.get(name)
             if state is None:
                 state = self.state[name] = {"step": 0, "exp_avg": np.zeros_like(param),
                                             "exp_avg_sq": np.zeros_like(param)}
             state["step"] += 1
             beta1, beta2 = group["betas"]
-            adamw_update(param, grad.astype(param.dtype, copy=False), state["exp_avg"], state["exp_avg_sq"],
-                         state["step"], group["lr"], beta1, beta2, group["eps"], group["weight_decay"],
-                         buffer[:param.size].reshape(param.shape))
+            if not (param.flags.c_contiguous and param.flags.writeable):
+                raise TrainingError(f"AdamW.step: parameter {name!r} was replaced by a read-only or strided array "
+                                    "after the optimizer was made; make the optimizer after changing the model")
+            scratch = buffers.setdefault(param.dtype, np.empty(self.CHUNK, param.dtype))
+            flat = [a.reshape(-1) for a in (param, np.ascontiguousarray(grad, param.dtype), state["exp_avg"],
+                                            state["exp_avg_sq"])]
+            for begin in range(0, param.size, self.CHUNK):       # elementwise: chunks give the same numbers
+                end = min(begin + self.CHUNK, param.size)
+                p, g, m, v = (a[begin:end] for a in flat)
+                adamw_update(p, g, m, v, state["step"], group["lr"], beta1, beta2, group["eps"],
+                             group["weight_decay"], scratch[:end - begin])
 
     def state_dict(self):
         """{"state": {name: {"step", "exp_avg", "exp_avg_sq"}}, "param_groups": [...]}, torch's layout keyed by

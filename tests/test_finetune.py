@@ -76,10 +76,10 @@ def data(tmp_path_factory):
     return d
 
 
-def run(args, capsys):
+def run(args, capsys, quiet=True):
     """main() as the command runs it (one-line errors, exit 1); returns (exit status, stdout, stderr)."""
     try:
-        cli.run(main, [str(a) for a in args] + ["--quiet"])
+        cli.run(main, [str(a) for a in args] + (["--quiet"] if quiet else []))
         status = 0
     except SystemExit as e:
         status = e.code
@@ -233,8 +233,11 @@ def test_pairs_in_csv_with_a_float_label_are_a_regression(data, tmp_path, capsys
     (tmp_path / "sts.csv").write_text("\n".join(rows) + "\n")
     status, out, err = run(["--model", data / "model", "--train_file", tmp_path / "sts.csv", "--validation_file",
                             tmp_path / "sts.csv", "--label_column_name", "score", "--output_dir", tmp_path / "o",
-                            "--max_steps", 2, "--batch_size", 2, "--json"], capsys)
+                            "--max_steps", 2, "--batch_size", 2, "--json"], capsys, quiet=False)
     assert status == 0, err
+    progress = [line for line in err.splitlines() if line.startswith("step ")]   # stderr is not a terminal here
+    assert progress[-1].startswith("step 2/2  epoch 1.00  loss ") and progress[-1].endswith("steps/s"), err
+    assert "eval_loss" in err
     metrics = json.loads(out)
     assert metrics["eval_mse"] == pytest.approx(metrics["eval_loss"], rel=1e-5)
     config = json.loads((tmp_path / "o" / "config.json").read_text())

@@ -273,3 +273,23 @@ def test_ten_steps_with_real_gradients_match_torch_autograd(head, labels):
                                       sd["transformer.pooler.dense.weight"])
     if head == "SqueezeBertForMaskedLM":
         assert ours.cls.predictions.decoder.weight is ours.transformer.embeddings.word_embeddings.weight
+
+
+def test_chunked_update_equals_whole_arrays(monkeypatch):
+    rng = np.random.default_rng(6)
+    params = {k: rng.standard_normal(s).astype(np.float32) for k, s in SHAPES.items()}
+    grads = [{k: rng.standard_normal(s).astype(np.float32) for k, s in SHAPES.items()} for _ in range(3)]
+    results = []
+    for chunk in (AdamW.CHUNK, 7):                       # 7 does not divide the sizes: ragged last chunks
+        monkeypatch.setattr(AdamW, "CHUNK", chunk)
+        ours = {k: v.copy() for k, v in params.items()}
+        opt = AdamW(ours, lr=1e-2, weight_decay=0.1)
+        for g in grads:
+            opt.step(g)
+        results.append(ours)
+    for k in params:
+        np.testing.assert_array_equal(results[0][k], results[1][k])
+    replaced = AdamW({"x": np.zeros(4)})
+    replaced.params["x"] = np.zeros(8)[::2]
+    with pytest.raises(TrainingError, match="strided"):
+        replaced.step({"x": np.ones(4)})
