@@ -168,6 +168,41 @@ if theirs["loss"]:
 # `python -m squeezebert_np.finetune` runs the same step, with a warmup schedule, gradient clipping and
 # checkpoints, on real data and the official `squeezebert-mnli-headless` (see the README's Fine-tuning section).
 #
+# ## With the official weights: fine-tuning `squeezebert-mnli-headless`
+#
+# If `squeezebert-mnli-headless/` is in `$SQUEEZEBERT_DIR` (default `weights/`), the same loop fine-tunes the real
+# pretrained encoder, with a fresh 2-way classifier, on a tiny generated sentiment task: "the movie was great." is
+# positive, "the book was dull." negative, and two subjects are held out to test on. 30 steps of 16 sentences at
+# full size take about a minute. Without the folder (and in CI) this part is skipped.
+
+# %%
+from squeezebert_np import SqueezeBertTokenizerFast
+from squeezebert_np.course import official
+
+headless = official("squeezebert-mnli-headless")
+subjects = ["the movie", "the book", "this play", "the concert", "our trip", "the meal", "the game", "that song"]
+good, bad = ["great", "wonderful", "excellent", "superb", "lovely"], ["terrible", "awful", "boring", "dreadful", "dull"]
+sentences = [(f"{s} was {a}.", int(a in good)) for s in subjects for a in good + bad]
+held_out = [t for t in sentences if t[0].startswith(("the game", "that song"))]
+seen = [t for t in sentences if t not in held_out]
+print(f"{len(seen)} training and {len(held_out)} held-out sentences; weights: {headless or 'not found, skipped'}")
+
+# %%
+if headless:
+    tokenizer = SqueezeBertTokenizerFast.from_pretrained(headless)
+    clf = SqueezeBertForSequenceClassification.from_pretrained(headless, num_labels=2).train()
+    adamw, pick, curve = AdamW(clf, lr=5e-5, weight_decay=0.01), np.random.default_rng(0), []
+    for step in range(30):
+        batch = [seen[i] for i in pick.choice(len(seen), 16, replace=False)]
+        enc = tokenizer([t for t, _ in batch], padding=True, return_tensors="np")
+        loss, grads = clf.loss_and_grads(**enc, labels=np.array([y for _, y in batch]))
+        adamw.step(grads)
+        curve.append(float(loss))
+    enc = tokenizer([t for t, _ in held_out], padding=True, return_tensors="np")
+    correct = clf.eval()(**enc).logits.argmax(-1) == np.array([y for _, y in held_out])
+    print(f"loss over 30 steps: {curve[0]:.3f} -> {curve[-1]:.3f}; held-out accuracy {correct.mean():.2f}")
+
+# %% [markdown]
 # ## What we built
 #
 # | piece | squeezebert_np | PyTorch |
