@@ -1,7 +1,7 @@
 # ---
 # jupyter:
 #   jupytext:
-#     formats: py:percent
+#     formats: ipynb,py:percent
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -14,6 +14,10 @@
 # SqueezeBERT reads text exactly as BERT-base-uncased does: the same 30,522-entry vocabulary and the same two-stage
 # tokenizer. This notebook rebuilds both stages by hand and checks them against `squeezebert_np` and against
 # Hugging Face's Rust `tokenizers` library.
+#
+# **Before this:** Python and a little NumPy (arrays, dicts); no machine learning. **Time:** about 30 minutes to read
+# and run, 20 for the exercise. **Leaves for the next lesson:** the ids, token types and attention mask that every
+# later lesson feeds to the model.
 #
 # **What you'll do:** load the real vocabulary shipped with the package; write the BasicTokenizer's five steps
 # (clean, space out CJK, strip accents, lower-case, split) and WordPiece's greedy longest-match loop yourself;
@@ -59,6 +63,16 @@ assert specials == {"[PAD]": 0, "[UNK]": 100, "[CLS]": 101, "[SEP]": 102, "[MASK
 # 3. **strip accents**: decompose (Unicode NFD: `é` → `e` + U+0301) and drop the combining marks (category `Mn`);
 # 4. **lower-case**;
 # 5. **split** on spaces, and make every punctuation character a word of its own.
+#
+# Two pieces of Unicode these steps use. Every character has a **general category**, a two-letter class from the
+# Unicode database (`unicodedata.category(ch)`): `Lu`/`Ll` upper/lower-case letters, `Nd` digits, `P*` punctuation,
+# `Zs` spaces, and the ones here: `Cc` *control* characters (the C0/C1 codes such as U+0007 BEL; tab and newline are
+# also `Cc`, which is why `clean` keeps them as spaces), `Cf` *format* characters (invisible ones such as U+200B
+# ZERO WIDTH SPACE or U+200D ZERO WIDTH JOINER), `Co`/`Cs` private-use and surrogate code points, and `Mn`
+# *non-spacing marks*, the accents that combine with the character before them. **NFD** (Normalization Form D,
+# canonical decomposition) rewrites each precomposed character as a base character followed by its combining marks:
+# `é` (U+00E9) becomes `e` + U+0301 COMBINING ACUTE ACCENT, whose category is `Mn`; dropping the `Mn` characters
+# then leaves `e`. That is all "strip accents" is.
 
 # %%
 def clean(text):
@@ -202,11 +216,11 @@ print(list(zip(by_hand, enc["input_ids"], enc["token_type_ids"])))
 # are real (1) and which are padding (0). The model must ignore the padding: notebook 04 shows how.
 
 # %%
-pair = ["Short one.", "A somewhat longer second sentence!"]
-batch = tok(pair, padding=True, return_tensors="np")
+texts_in_batch = ["Short one.", "A somewhat longer second sentence!"]    # two single texts, not a pair
+batch = tok(texts_in_batch, padding=True, return_tensors="np")
 for name, array in batch.items():
     print(f"{name:15} {array.shape} {array.dtype}\n{array}")
-longest = max(len(tok(text)["input_ids"]) for text in pair)
+longest = max(len(tok(text)["input_ids"]) for text in texts_in_batch)
 assert batch["input_ids"].shape == batch["attention_mask"].shape == (2, longest)
 assert (batch["input_ids"][batch["attention_mask"] == 0] == vocab["[PAD]"]).all()
 
@@ -249,6 +263,24 @@ if tokenizers is not None:
         e = rust.encode(a, b)
         assert tok(a, b)["input_ids"] == e.ids and tok(a, b)["token_type_ids"] == e.type_ids
     print(f"tokenizers {tokenizers.__version__}: all {len(hard)} texts and 2 pairs give identical ids")
+
+# %% [markdown]
+# ## Your turn: WordPiece
+#
+# Write WordPiece's greedy longest-match-first yourself, without looking at the package: from the start of the word
+# take the longest prefix that is in `vocab`, then go on from where it ended with `"##"` + the longest piece of the
+# rest. If nowhere can a piece be found, the **whole word** is `["[UNK]"]`; so is a word over 100 characters.
+# `check` runs your function on 39 words (the vocabulary of squeezebert-uncased, random and awkward words) against
+# the package and tells you the first word it gets wrong. A solution is in `notebooks/solutions/wordpiece.py`.
+
+# %%
+from squeezebert_np.exercises import check
+
+def wordpiece(word, vocab):  # str, {piece: id} -> list of str
+    """"unaffable" -> ["una", "##ffa", "##ble"] with squeezebert-uncased's vocabulary."""
+    raise NotImplementedError("your code here")   # replace this line
+
+check("wordpiece", wordpiece)
 
 # %% [markdown]
 # ## What we built

@@ -1,7 +1,7 @@
 # ---
 # jupyter:
 #   jupytext:
-#     formats: py:percent
+#     formats: ipynb,py:percent
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -15,6 +15,10 @@
 # Face stores it in one of two containers: **safetensors** (a JSON header plus raw bytes) or **`pytorch_model.bin`**
 # (a zip holding a Python *pickle* plus raw bytes). The official SqueezeBERT repositories ship only the second.
 #
+# **Before this:** Python's `bytes` and `struct`; what a tensor's shape and dtype are. Lesson 01 is not needed.
+# **Time:** about 30 minutes; no exercise. **Leaves for the next lesson:** the state dict, transformers' key names and
+# the `(out, in / groups, 1)` conv weights that 03 explains.
+#
 # **What you'll do:** write a small checkpoint; read a safetensors header and a tensor with nothing but `struct`,
 # `json` and `np.frombuffer`; open a `pytorch_model.bin` as a zip and walk its pickle opcode by opcode; build a
 # malicious pickle and watch `squeezebert_np`'s reader refuse it.
@@ -24,8 +28,8 @@
 # globals stops that before anything runs.
 #
 # **What you'll need:** `squeezebert_np`. Optional: `torch`, to write the `.bin` file (that part is skipped with a
-# message without it). Optional: the official weights in `$SQUEEZEBERT_DIR` (default `../weights`), for a last look
-# at the real files.
+# message without it). Optional: the official weights in `$SQUEEZEBERT_DIR` (default `weights/` at the repository
+# root), for a last look at the real files.
 
 # %%
 import io
@@ -41,7 +45,7 @@ import zipfile
 import numpy as np
 import safetensors.numpy
 
-from squeezebert_np import SqueezeBertConfig, SqueezeBertForMaskedLM
+from squeezebert_np import SqueezeBertConfig, SqueezeBertForMaskedLM, course
 from squeezebert_np.checkpoint import safetensors_io, torch_bin
 from squeezebert_np.errors import UnsafeCheckpointError
 from squeezebert_np.synthetic import synthetic_state_dict
@@ -251,13 +255,13 @@ os.remove(marker)
 # %% [markdown]
 # ## The official files (only if you have them)
 #
-# With the official folders in `$SQUEEZEBERT_DIR` (default `../weights`, e.g. from
+# With the official folders in `$SQUEEZEBERT_DIR` (default `weights/` at the repository root, e.g. from
 # `python -m squeezebert_np.download squeezebert/squeezebert-uncased --to weights/squeezebert-uncased`), this cell
 # looks at what each one really holds: container, dtype on disk, number of keys, whether the pooler is there.
 
 # %%
 from squeezebert_np.checkpoint.files import WEIGHTS_FILES, read_checkpoint_file
-weights_dir = os.environ.get("SQUEEZEBERT_DIR", os.path.join("..", "weights"))
+weights_dir = course.weights_dir()    # $SQUEEZEBERT_DIR or weights/ at the repository root
 found = False
 for name in ["squeezebert-uncased", "squeezebert-mnli", "squeezebert-mnli-headless"]:
     files = [f for f in WEIGHTS_FILES if os.path.isfile(os.path.join(weights_dir, name, f))]

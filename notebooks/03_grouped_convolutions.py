@@ -1,7 +1,7 @@
 # ---
 # jupyter:
 #   jupytext:
-#     formats: py:percent
+#     formats: ipynb,py:percent
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -15,6 +15,10 @@
 # (Iandola et al., 2020) writes each of them as a 1x1 convolution over the sequence, and then, borrowing from
 # computer vision, makes most of them **grouped**: the channels are split into `g` groups and each output group
 # only sees its own input group. That cuts parameters and FLOPs of the layer by `g`.
+#
+# **Before this:** NumPy matmul and reshapes; what a dense (fully connected) layer computes. **Time:** about 25
+# minutes, 15 for the exercise. **Leaves for the next lesson:** the grouped convs that build Q, K and V in 04, and the
+# FLOP counts that 07 measures.
 #
 # **What you'll do:** compute a grouped 1x1 `Conv1d` three ways (a loop, a block-diagonal matrix, a
 # reshape-and-matmul) and check them against `squeezebert_np` and PyTorch; draw the block-diagonal weights of a
@@ -128,8 +132,9 @@ if torch is not None:
 # ## What the weights look like
 #
 # The three kinds of 1x1 conv in one official-size SqueezeBERT layer, drawn as their dense `[Cout, Cin]` matrices
-# (synthetic values; the pattern of zeros is the architecture, the same for the trained weights). Q, K and V and
-# the two feed-forward convs use 4 groups; the convolution after attention is dense (`post_attention_groups=1`).
+# (synthetic values, each pixel the mean |weight| of a 16x16 tile; the pattern of zeros is the architecture, the same
+# for the trained weights). Q, K and V and the two feed-forward convs use 4 groups; the convolution after attention
+# is dense (`post_attention_groups=1`).
 
 # %%
 layer = "encoder.layers.0."
@@ -139,7 +144,8 @@ fig, axes = plt.subplots(1, 3, figsize=(12, 4.5), gridspec_kw={"width_ratios": [
 for ax, (name, c_in, c_out, g) in zip(axes, convs):
     weight = synthetic_value(layer + name + ".weight", (c_out, c_in // g, 1), seed=0)
     dense = block_diagonal(weight, g)
-    ax.imshow(np.abs(dense), cmap="Greys", vmax=np.abs(dense).max() / 2, aspect="auto", interpolation="nearest")
+    tiles = np.abs(dense).reshape(c_out // 16, 16, c_in // 16, 16).mean(axis=(1, 3))   # mean |w| per 16x16 tile
+    ax.imshow(tiles, cmap="Greys", vmin=0, aspect="auto", interpolation="nearest", extent=(0, c_in, c_out, 0))
     ax.set_title(f"{name}\n[{c_out}, {c_in}], groups={g}: {np.count_nonzero(dense) / dense.size:.0%} non-zero")
     ax.set_xlabel("input channel")
 axes[0].set_ylabel("output channel")
@@ -261,6 +267,48 @@ ax.set_xlim(0, 25)
 ax.set_xlabel("GFLOP per 128-token sequence")
 ax.legend(ncol=4, loc="lower center", bbox_to_anchor=(0.5, 1.0), fontsize=8, frameon=False)
 plt.tight_layout()
+
+# %% [markdown]
+# ## Why grouping does not wreck accuracy, and why one conv stays dense
+#
+# With 4 groups, each output channel of a conv sees only a quarter of the input channels. Follow the channels
+# through a layer, split into 4 blocks of 192: Q, K and V of block `j` are computed from input block `j` only; the
+# 12 heads are 64 channels each, so each head lies inside one block (3 heads per block) and its queries, keys and
+# values all come from the same quarter of the hidden vector. Attention mixes *positions*, not channels, and the
+# residual adds keep each block where it is; the grouped feed-forward pair maps block `j` to block `j` again. Were
+# every conv grouped, the 4 blocks would never exchange anything but LayerNorm's mean and variance: four narrow
+# networks side by side. The **post-attention conv** is the one place where every channel meets every other, once
+# per layer, so information flows between the blocks, and SqueezeBERT keeps it dense on purpose. That costs:
+
+# %%
+post = forward_flops(squeezebert)["post-attention conv"]
+print(f"the dense post-attention conv: {post / 1e9:.2f} of SqueezeBERT's {flops_sq / 1e9:.2f} GFLOP "
+      f"({post / flops_sq:.0%}); grouped by 4 it would save {0.75 * post / 1e9:.2f}")
+assert round(post / 1e9, 2) == 1.81
+
+# %% [markdown]
+# A quarter of the model's arithmetic for the mixing that keeps it one network. What it buys, the paper measures on
+# GLUE: fine-tuned directly on each task, SqueezeBERT scores 82.0 / 81.1 on the MNLI test sets (matched /
+# mismatched), against 84.6 / 83.4 reported for BERT-base: 2.6 and 2.3 points lower, for a third of the
+# FLOPs; the paper also fine-tunes with distillation from a larger teacher, which narrows the gap. (Those are the
+# papers' numbers, not measured here: this course has no GLUE data and runs offline.)
+
+# %% [markdown]
+# ## Your turn: a grouped 1x1 convolution
+#
+# Write `grouped_conv1x1` from the definition, any way you like (a loop over groups is fine): `x` is `[N, Cin, W]`,
+# `weight` is `[Cout, Cin/g, 1]` as torch stores it, `bias` is `[Cout]`; output channel `o` is in group
+# `j = o // (Cout/g)` and reads only the input channels of block `j`. `check` compares it with the package on six
+# shapes (including `g = Cin`, one channel per group) with float32's rounding allowed and nothing more, and says
+# which element is off and by how much. A solution is in `notebooks/solutions/grouped_conv1x1.py`.
+
+# %%
+from squeezebert_np.exercises import check
+
+def grouped_conv1x1(x, weight, bias, groups):  # [N, Cin, W], [Cout, Cin/g, 1], [Cout] -> [N, Cout, W]
+    raise NotImplementedError("your code here")   # replace this line
+
+check("grouped_conv1x1", grouped_conv1x1)
 
 # %% [markdown]
 # ## What we built

@@ -1,7 +1,7 @@
 # ---
 # jupyter:
 #   jupytext:
-#     formats: py:percent
+#     formats: ipynb,py:percent
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -15,6 +15,9 @@
 # activations stored channels-first. This notebook computes it by hand, checks it three ways, and then looks at two
 # details that trip people up: how padding is masked, and what transformers hands back as "attentions".
 #
+# **Before this:** 03 (the Q, K, V convs); softmax. **Time:** about 30 minutes, 15 for the exercise. **Leaves for the
+# next lesson:** one `SqueezeBertSelfAttention`, which 05 puts in each of the 12 layers.
+#
 # **What you'll do:** run the query/key/value convs of a real-size layer; split heads in the `[N, C, W]` layout;
 # compute scores, mask, softmax and context; check against `squeezebert_np` and a naive loop; build the padding
 # mask; plot attention maps.
@@ -24,24 +27,24 @@
 # **pre-softmax scores**, not probabilities, so they must be softmaxed before you plot them.
 #
 # **What you'll need:** `squeezebert_np`, `matplotlib`. Optional: the official `squeezebert-uncased` folder in
-# `$SQUEEZEBERT_DIR` (default `../weights`); without it the notebook uses deterministic synthetic weights, whose
-# attention maps are noise (the arithmetic is the same).
+# `$SQUEEZEBERT_DIR` (default `weights/` at the repository root); without it the notebook uses deterministic
+# synthetic weights, whose attention maps are noise (the arithmetic is the same).
 
 # %%
 import math
-import os
 
 import matplotlib.pyplot as plt
 import numpy as np
 
 from squeezebert_np import SqueezeBertConfig, SqueezeBertModel
 from squeezebert_np import functional as F
+from squeezebert_np.course import official, repo_path
 from squeezebert_np.synthetic import synthetic_state_dict
 from squeezebert_np.tokenization_fast import SqueezeBertTokenizerFast
 
 # %%
-weights = os.path.join(os.environ.get("SQUEEZEBERT_DIR", os.path.join("..", "weights")), "squeezebert-uncased")
-if os.path.isdir(weights):
+weights = official("squeezebert-uncased")          # $SQUEEZEBERT_DIR or weights/ at the repository root
+if weights:
     model = SqueezeBertModel.from_pretrained(weights)      # logs that the MLM head's weights go unused: no head here
     print("using the official weights from", weights)
 else:
@@ -177,7 +180,7 @@ assert np.allclose(as_probs[0], probs, atol=1e-6) and np.allclose(as_probs[5].su
 # probabilities either:
 
 # %%
-golden = np.load(os.path.join("..", "tests", "golden", "official.npz"))
+golden = np.load(repo_path("tests", "golden", "official.npz"))
 hf_attentions = golden["padded/SqueezeBertModel/base/attentions"]     # [layers, N, H, W, W]
 hf_keep = golden["padded/input/attention_mask"].astype(bool)
 print("transformers' attentions:", hf_attentions.shape, "row sums e.g.", hf_attentions[0, 0, 0, 0].sum())
@@ -211,21 +214,50 @@ plt.tight_layout()
 # %% [markdown]
 # ## A few heads of the first sentence
 #
-# Probabilities for four heads of three layers, first sentence (no padding). With the official weights you can find
-# heads that look at the previous or next token, at `[SEP]`, or from "it" back to its noun; with synthetic weights,
-# only noise.
+# Probabilities for four heads of three layers, first sentence (no padding), all on **one colour scale** with its
+# colorbar: white is 0, the darkest blue the largest probability in any panel, and the bar marks `1/W`, what a head
+# that attends uniformly gives. (A scale per panel would stretch an almost uniform map to full contrast and make it
+# look as sharp as a head that attends to one token.)
 
 # %%
 show_layers, show_heads = [0, 5, 11], [0, 3, 6, 9]
-fig, axes = plt.subplots(len(show_layers), len(show_heads), figsize=(12, 9))
-for r, l in enumerate(show_layers):
-    for c, h in enumerate(show_heads):
-        ax = axes[r, c]
-        ax.imshow(as_probs[l][0, h], cmap="Blues", vmin=0)
-        ax.set_title(f"layer {l}, head {h}", fontsize=8)
-        ax.set_xticks(range(W), tokens[0], rotation=90, fontsize=6)
-        ax.set_yticks(range(W), tokens[0] if c == 0 else [], fontsize=6)
-plt.tight_layout()
+shown = np.stack([as_probs[l][0, h] for l in show_layers for h in show_heads])      # [12, W, W]
+fig, axes = plt.subplots(len(show_layers), len(show_heads), figsize=(12, 9.5))
+for k, ax in enumerate(axes.flat):
+    l, h = show_layers[k // len(show_heads)], show_heads[k % len(show_heads)]
+    im = ax.imshow(shown[k], cmap="Blues", vmin=0, vmax=shown.max())
+    ax.set_title(f"layer {l}, head {h}: {shown[k].min():.3f}-{shown[k].max():.3f}", fontsize=8)
+    ax.set_xticks(range(W), tokens[0], rotation=90, fontsize=6)
+    ax.set_yticks(range(W), tokens[0] if k % len(show_heads) == 0 else [], fontsize=6)
+bar = fig.colorbar(im, ax=axes, fraction=0.025, label="probability (one scale for all panels)")
+bar.ax.axhline(1 / W, color="red"), bar.ax.text(1.5, 1 / W, f"1/W = {1 / W:.3f}", color="red", fontsize=7)
+print(f"the 12 panels span {shown.min():.3f}-{shown.max():.3f}; uniform attention would be {1 / W:.3f}")
+
+# %% [markdown]
+# What this picture can show depends on the weights, and the printed line says which ones ran. With the
+# **official** weights you can find heads that look at the previous or next token, at `[SEP]`, or from "it" back to
+# its noun. With **synthetic** weights (the notebook says so at the top; that is what CI runs) layer 0 shows a
+# random pattern of a few strong cells, which means nothing, and the deeper layers come closer and closer to uniform:
+# in layer 11 every probability is within a few thousandths of `1/W` (the panel titles give each one's range), and
+# on the shared scale those panels are a flat pale blue, as they should be. Synthetic weights check the *mechanics*
+# (each row sums to 1, padded keys get 0, the shapes, the agreement with transformers above); they cannot show what
+# a trained head attends to.
+
+# ## Your turn: the masked softmax
+#
+# Write the step between the scores and the context: `scores` `[N, H, W, W]` (queries × keys) and the tokenizer's
+# `attention_mask` `[N, W]` (1 = a real token, 0 = padding) give the probabilities `[N, H, W, W]`. Masked **keys**
+# get `finfo(float32).min` before the softmax over the last axis, as transformers does, so a sequence that is all
+# padding comes out uniform rather than NaN. `check` tries four batches, one of them fully masked, and names the usual
+# mistakes if your output matches one. A solution is in `notebooks/solutions/masked_softmax.py`.
+
+# %%
+from squeezebert_np.exercises import check
+
+def masked_softmax(scores, attention_mask):  # [N, H, W, W], [N, W] -> [N, H, W, W]
+    raise NotImplementedError("your code here")   # replace this line
+
+check("masked_softmax", masked_softmax)
 
 # %% [markdown]
 # ## What we built

@@ -1,7 +1,7 @@
 # ---
 # jupyter:
 #   jupytext:
-#     formats: py:percent
+#     formats: ipynb,py:percent
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -14,6 +14,10 @@
 # Notebooks 03 and 04 built the pieces. Here we assemble the full 12-layer SqueezeBERT by hand, stage by stage in
 # the order of transformers' module tree, and compare every intermediate result with what transformers (PyTorch)
 # computed for the same weights and inputs.
+#
+# **Before this:** 01 (inputs), 03 and 04 (the layer's pieces); the LayerNorm formula is restated here. **Time:** about 25
+# minutes, 20 for the two exercises. **Leaves for the next lesson:** the encoder's last hidden state and pooled
+# output, which every head in 06 starts from.
 #
 # **What you'll do:** load the golden file `tests/golden/official.npz` (transformers 5.24's outputs for a padded
 # batch); rebuild its synthetic weights from the recorded seed; run embeddings, each `SqueezeBertModule` and the
@@ -35,6 +39,7 @@ import numpy as np
 
 from squeezebert_np import SqueezeBertConfig, SqueezeBertModel
 from squeezebert_np import functional as F
+from squeezebert_np.course import repo_path
 from squeezebert_np.synthetic import synthetic_state_dict
 
 # %% [markdown]
@@ -44,7 +49,7 @@ from squeezebert_np.synthetic import synthetic_state_dict
 # are regenerated from the seed, the same numbers on every machine (NumPy's PCG64 stream is stable).
 
 # %%
-golden_dir = os.path.join("..", "tests", "golden")
+golden_dir = repo_path("tests", "golden")          # found from the package, whatever the working directory
 meta = json.load(open(os.path.join(golden_dir, "meta.json")))
 print({k: meta[k] for k in ("torch", "transformers", "numpy", "seed")})
 golden = np.load(os.path.join(golden_dir, "official.npz"))
@@ -61,6 +66,19 @@ ids, attention_mask, token_types = inputs["input_ids"], inputs["attention_mask"]
 N, W = ids.shape
 valid = attention_mask.astype(bool)                                     # [N, W]: the real tokens
 print(f"batch of {N}, {W} positions; padded positions per row: {(~valid).sum(axis=1)}")
+
+# %% [markdown]
+# ## The module tree
+#
+# What we are about to run, drawn from the model object itself by `squeezebert_np.course.architecture`: every module
+# under transformers' attribute names, each conv's group count, the shapes for this batch (`[N, C, W]` inside the
+# encoder, notebook 04), and parameter counts. Layer 0 stands for all 12. Reading down one layer gives the order of
+# this notebook: attention (Q, K, V grouped by 4, 12 heads), the dense post-attention conv + LayerNorm (03 said why it
+# stays dense), the grouped feed-forward pair, each with a residual and LayerNorm.
+
+# %%
+from squeezebert_np.course import architecture
+print(architecture(model, batch=N, length=W))
 
 # %% [markdown]
 # We compare only the real positions. Padded positions are computed too (transformers does not zero them) but mean
@@ -200,6 +218,27 @@ assert wrong > 10 * ATOL
 # Hundreds of times the rounding noise: a golden comparison at 1e-5 catches it at once. The same goes for using the
 # config's `layer_norm_eps` in the encoder, forgetting the mask, or mis-ordering the heads' channels.
 #
+# ## Your turn: LayerNorm and GELU
+#
+# Two functions every layer above used. `layer_norm` normalises over the **last** axis with the biased variance
+# (divide by C, as `torch.nn.LayerNorm`), eps inside the square root, then scales and shifts. `gelu` is the exact
+# form `x · ½ (1 + erf(x/√2))` (`math.erf` works on one number; `np.vectorize` makes it work on an array). Both must
+# return float32. `check` compares them with float64 references within float32's rounding, and says when your answer
+# is the tanh GELU or the unbiased variance. Solutions: `notebooks/solutions/layer_norm.py` and `gelu.py`.
+
+# %%
+from squeezebert_np.exercises import check
+
+def layer_norm(x, weight, bias, eps):  # [..., C], [C], [C] -> [..., C]
+    raise NotImplementedError("your code here")   # replace this line
+
+def gelu(x):  # [...] -> [...]
+    raise NotImplementedError("your code here")   # replace this line
+
+check("layer_norm", layer_norm)
+check("gelu", gelu)
+
+# %% [markdown]
 # ## What we built
 #
 # The full forward pass of `SqueezeBertModel`, written out as embeddings → 12 × (attention, conv + LayerNorm,

@@ -1,7 +1,7 @@
 # ---
 # jupyter:
 #   jupytext:
-#     formats: py:percent
+#     formats: ipynb,py:percent
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -15,6 +15,9 @@
 # class for a sentence pair, a label per token, a span of the text. Each head is one or two small layers, and each
 # has a loss for training.
 #
+# **Before this:** 05 (the encoder); 01 for the tokenizer's pairs and padding. **Time:** about 30 minutes, 15 for the
+# exercise. **Leaves for the next lesson:** the complete models as users call them, whose speed 07 measures.
+#
 # **What you'll do:** compute fill-mask predictions through the tied MLM decoder; classify a premise/hypothesis pair
 # and turn an NLI model into a zero-shot classifier; align word labels with WordPiece tokens; find the best answer
 # span; write each loss naively and check it against the package and against transformers' numbers.
@@ -24,8 +27,8 @@
 # that squeezebert-mnli's label order is *not recorded* in its checkpoint; why the losses are written the way they are.
 #
 # **What you'll need:** `squeezebert_np`. Optional: the official `squeezebert-uncased` and `squeezebert-mnli` folders
-# in `$SQUEEZEBERT_DIR` (default `../weights`). Without them, every model here has deterministic **synthetic**
-# weights: the mechanics and checks are the same, but **the predictions are noise**.
+# in `$SQUEEZEBERT_DIR` (default `weights/` at the repository root). Without them, every model here has
+# deterministic **synthetic** weights: the mechanics and checks are the same, but **the predictions are noise**.
 
 # %%
 import json
@@ -34,24 +37,19 @@ import os
 import shutil
 import tempfile
 
+import matplotlib.pyplot as plt
 import numpy as np
 
 import squeezebert_np
 from squeezebert_np import (SqueezeBertConfig, SqueezeBertForMaskedLM, SqueezeBertForQuestionAnswering,
                             SqueezeBertForSequenceClassification, SqueezeBertForTokenClassification)
-from squeezebert_np import functional as F
-from squeezebert_np import nli
+from squeezebert_np import functional as F, nli
+from squeezebert_np.course import official, repo_path    # $SQUEEZEBERT_DIR or weights/: the folder, or None
 from squeezebert_np.fill_mask import predict
 from squeezebert_np.synthetic import synthetic_state_dict
 from squeezebert_np.tokenization_fast import SqueezeBertTokenizerFast
 
 # %%
-weights_dir = os.environ.get("SQUEEZEBERT_DIR", os.path.join("..", "weights"))
-
-def official(name):
-    path = os.path.join(weights_dir, name)
-    return path if os.path.isdir(path) else None
-
 tokenizer = SqueezeBertTokenizerFast()
 print({name: official(name) or "not found" for name in ["squeezebert-uncased", "squeezebert-mnli"]})
 
@@ -87,6 +85,7 @@ h = F.layer_norm(F.gelu(hidden @ t.dense.weight.T + t.dense.bias), t.LayerNorm.w
 logits = h @ decoder.weight.T + mlm.cls.predictions.bias                       # [30528]
 probs = F.softmax(logits)
 best = np.argsort(-probs)[:5]
+print(f"top 5 for [MASK] ({'official weights' if uncased else 'SYNTHETIC weights: noise, not a prediction'}):")
 for token_id in best:
     print(f"  {tokenizer.decode([token_id]):>12}  {probs[token_id]:.4f}")
 
@@ -137,7 +136,8 @@ pooler = clf.transformer.pooler.dense
 pooled = np.tanh(last[:, 0] @ pooler.weight.T + pooler.bias)                  # [1, C]: the [CLS] position
 logits = pooled @ clf.classifier.weight.T + clf.classifier.bias               # [1, 3]
 assert np.allclose(logits, clf(**enc).logits, atol=1e-5)
-print("logits", logits[0], "probabilities", F.softmax(logits)[0])
+print("logits", logits[0], "probabilities", F.softmax(logits)[0],
+      "" if scratch is None else "(SYNTHETIC model: these numbers are noise)")
 
 # %% [markdown]
 # **Which probability is "entailment"?** The config says only `num_labels: 3`, so the classes are `LABEL_0..2`,
@@ -149,7 +149,8 @@ print("logits", logits[0], "probabilities", F.softmax(logits)[0])
 
 # %%
 for order in [nli.MNLI_LABELS, ("entailment", "neutral", "contradiction")]:
-    print({name: round(float(p), 4) for name, p in zip(order, F.softmax(logits)[0])})
+    print({name: round(float(p), 4) for name, p in zip(order, F.softmax(logits)[0])},
+          "" if scratch is None else "(noise)")
 by_package = nli.nli(premise, hypothesis, model=mnli, local_files_only=True)
 assert list(by_package) == list(nli.MNLI_LABELS)
 assert np.allclose(list(by_package.values()), F.softmax(logits)[0], atol=1e-6)
@@ -181,10 +182,27 @@ enc = tokenizer([text] * len(labels), [template.format(label) for label in label
 pair_logits = clf(**enc).logits                                              # [labels, 3]
 entailment = nli.MNLI_LABELS.index("entailment")
 scores = F.softmax(pair_logits[:, entailment])                                # the labels compete
-print({label: round(float(score), 4) for label, score in zip(labels, scores)})
+print({label: round(float(score), 4) for label, score in zip(labels, scores)},
+      "" if scratch is None else "(SYNTHETIC model: noise)")
 result = nli.zero_shot(text, labels, model=mnli, local_files_only=True)
 assert result["labels"] == [labels[i] for i in np.argsort(-scores, kind="stable")]
 assert np.allclose(result["scores"], np.sort(scores)[::-1], atol=1e-6)
+
+# %% [markdown]
+# The three answers so far in one picture. Each panel's title says which weights produced it: on synthetic weights
+# (what CI runs, and what you get without the official folders) the bars are the model's arithmetic applied to
+# random numbers, so their heights and order mean nothing, however confident a bar looks.
+
+# %%
+fig, axes = plt.subplots(1, 3, figsize=(12, 3))
+panels = [("fill-mask: Paris is the [MASK] of France.", [tokenizer.decode([i]) for i in best], probs[best], uncased),
+          ("NLI (label order: the package's)", list(nli.MNLI_LABELS), F.softmax(logits)[0], scratch is None),
+          (f"zero-shot: {text[:28]}...", labels, scores, scratch is None)]
+for ax, (title, names, values, real) in zip(axes, panels):
+    ax.barh(names[::-1], values[::-1], color="C0" if real else "0.6")
+    ax.set_xlim(0, 1.15 * max(values)), ax.set_xlabel("probability")
+    ax.set_title(title + ("" if real else "\nSYNTHETIC weights: noise"), fontsize=8, color="k" if real else "C3")
+plt.tight_layout()
 
 # %% [markdown]
 # ## `SqueezeBertForTokenClassification`: one label per token
@@ -324,7 +342,7 @@ assert np.isclose(F.bce_with_logits(np.array([40.0], np.float32), np.array([0.0]
 # For each: the package's loss, transformers' loss, and our naive loss computed from *transformers'* logits.
 
 # %%
-golden_dir = os.path.join("..", "tests", "golden")
+golden_dir = repo_path("tests", "golden")
 meta = json.load(open(os.path.join(golden_dir, "meta.json")))
 golden = np.load(os.path.join(golden_dir, "small_a.npz"))
 inputs = {k: golden[f"padded/input/{k}"] for k in ("input_ids", "attention_mask", "token_type_ids")}
@@ -357,6 +375,22 @@ for head, tag in cases:
 # (`SqueezeBertForMultipleChoice` scores each of C candidate sequences with one pooled logit; the batch is
 # `[N, C, W]`, run as `N·C` sequences, and the logits are reshaped to `[N, C]` for a cross-entropy over the choices.)
 #
+# ## Your turn: cross-entropy
+#
+# Every loss above is a cross-entropy in the end. Write it: `logits` `[M, K]`, `labels` `[M]`; the mean over the
+# rows whose label is not `-100` of `-log softmax(logits)[label]`, computed as log-sum-exp so that logits of 1000 do
+# not overflow; a float32 scalar. `check` tries five batches, with ignored rows and huge logits, and says when you
+# divided by every row or forgot to subtract the max. A solution is in `notebooks/solutions/cross_entropy.py`.
+
+# %%
+from squeezebert_np.exercises import check
+
+def cross_entropy(logits, labels):  # [M, K], [M] ints -> float32 scalar
+    raise NotImplementedError("your code here")   # replace this line
+
+check("cross_entropy", cross_entropy)
+
+# %% [markdown]
 # ## What we built
 #
 # | head (transformers class) | on top of | output | loss |

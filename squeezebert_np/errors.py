@@ -61,3 +61,24 @@ class EntryNotFoundError(HubError):
 
 class LocalEntryNotFoundError(EntryNotFoundError, FileNotFoundError):
     """Offline (or the network failed) and the file is not in the local cache."""
+
+
+# ---- training ----
+
+class TrainingError(SqueezeBertError, ValueError):
+    """An optimizer, schedule or training setting is invalid, or a gradient does not fit its parameter."""
+
+
+class DatasetError(SqueezeBertError, ValueError):
+    """A training or evaluation file is unusable: the message names the file and line (missing column, a label
+    unseen in training, empty file, text that is not UTF-8)."""
+
+
+# ---- the course (notebooks/) ----
+
+class CourseError(SqueezeBertError, OSError):
+    """The notebooks' files cannot be found: the package was not imported from a checkout of the repository."""
+
+
+class ExerciseError(SqueezeBertError, ValueError):
+    """`exercises.check` was asked for an exercise that does not exist (the message lists those that do)."""

@@ -2,14 +2,18 @@
 
 Each head model holds the base model as `transformer` (transformers' `base_model_prefix`), so its checkpoint keys
 start with `transformer.`; the head's own keys are `cls.predictions.*`, `classifier.*` or `qa_outputs.*`.
-Dropout before the classifiers is the identity at inference and is left out. Losses follow REFERENCE.md §6.
+Dropout before the classifiers acts in train mode only (as transformers: sequence classification, multiple choice
+and token classification have one; QA and MLM none). Losses follow REFERENCE.md §6.
+
+Training: `loss, grads = model.loss_and_grads(..., labels=...)` runs the base model's `forward`, the head and its
+loss, then back: each head's `_head_loss_and_grads` is the head's forward and backward on one screen.
 """
 import numpy as np
 
 from . import functional as F
 from .errors import InvalidInputError
-from .modeling import SqueezeBertModel, _flag
-from .nn import LayerNorm, Linear, Module
+from .modeling import SqueezeBertModel, _flag, base_output
+from .nn import LayerNorm, Linear, Module, prefixed
 from .outputs import (MaskedLMOutput, MultipleChoiceModelOutput, QuestionAnsweringModelOutput,
                       SequenceClassifierOutput, TokenClassifierOutput)
 from .pretrained import SqueezeBertPreTrainedModel
@@ -23,14 +27,48 @@ class _HeadModel(SqueezeBertPreTrainedModel):
         self.config = config
         self.transformer = SqueezeBertModel(config, state_dict=SqueezeBertModel.BUILD_ONLY)
         self._build_head(config)
+        self.dropout_rng = np.random.default_rng(seed)    # every dropout of this model draws from it (train mode)
         self._post_init(state_dict, seed)
 
     @property
     def num_labels(self):
         return self.config.num_labels
 
+    @property
+    def dtype(self):
+        return self.transformer.dtype
+
+    def _rng(self):
+        """The generator dropout draws from: the model's own in train mode, none (no dropout) in eval mode."""
+        return self.dropout_rng if self.training else None
+
+    def _dropout(self, x):
+        return F.dropout(x, self.config.hidden_dropout_prob, self._rng())[0]
+
+    def loss_and_grads(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
+                       inputs_embeds=None, **targets):
+        """(loss, grads): the loss `model(..., labels=...)` computes in the current mode (dropout in train mode),
+        and its gradient with respect to every parameter it uses, {name: array} keyed and ordered as
+        transformers' `named_parameters()` (a tied weight once, under its first name, with the sum of both uses;
+        parameters the head never uses, such as the pooler under token classification, QA and MLM, left out)."""
+        rng = self._rng()
+        inputs, meta = self._base_inputs(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds)
+        (last, pooled, _, _), base_cache = self.transformer.forward(**inputs, rng=rng)
+        loss, d_last, d_pooled, head_grads = self._head_loss_and_grads(last, pooled, rng, meta, **targets)
+        base_grads, _ = self.transformer.backward(d_last, d_pooled, base_cache)
+        return loss, self._in_parameter_order({**prefixed("transformer.", base_grads), **head_grads})
+
+    def _base_inputs(self, input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds):
+        return dict(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
+                    position_ids=position_ids, inputs_embeds=inputs_embeds), None
+
     def _run_base(self, input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
                   output_attentions, output_hidden_states):
+        if self.training:               # the training path, dropout drawn from this model's generator
+            results = self.transformer.forward(input_ids, attention_mask, token_type_ids, position_ids,
+                                               inputs_embeds, rng=self.dropout_rng)[0]
+            return base_output(results, _flag(output_hidden_states, self.config.output_hidden_states),
+                               _flag(output_attentions, self.config.output_attentions))
         return self.transformer(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
                                 position_ids=position_ids, inputs_embeds=inputs_embeds,
                                 output_attentions=output_attentions, output_hidden_states=output_hidden_states,
@@ -48,6 +86,12 @@ def _labels(labels, name, shape, kinds="iu"):
     if tuple(a.shape) != tuple(shape):
         raise InvalidInputError(f"{name} must have shape {tuple(shape)}, got {a.shape}")
     return a
+
+
+def _required(value, name, model):
+    if value is None:
+        raise InvalidInputError(f"{type(model).__name__}.loss_and_grads needs {name}")
+    return value
 
 
 def _class_labels(labels, name, shape, num_classes):
@@ -83,9 +127,10 @@ class SqueezeBertLMPredictionHead(Module):
     """transform, then the decoder: logits over all vocab_size rows of the (tied) word embeddings, plus a bias."""
 
     def __init__(self, config):
+        # bias first: named_parameters() then lists the tied bias as transformers does, "cls.predictions.bias"
+        self.bias = np.zeros(config.vocab_size, np.float32)            # the decoder's bias (tied)
         self.transform = SqueezeBertPredictionHeadTransform(config)
         self.decoder = Linear(config.hidden_size, config.vocab_size)   # weight: the word embeddings (tied)
-        self.bias = np.zeros(config.vocab_size, np.float32)            # the decoder's bias (tied)
 
     def initial_values(self, rng, std):
         return {"bias": np.zeros_like(self.bias)}
@@ -121,14 +166,34 @@ class SqueezeBertForMaskedLM(_HeadModel):
             loss = F.cross_entropy(logits.reshape(-1, self.config.vocab_size), labels.reshape(-1))
         return self._finish(MaskedLMOutput(loss, logits, base.hidden_states, base.attentions), return_dict)
 
+    def _head_loss_and_grads(self, last, pooled, rng, meta, labels=None):
+        """dense -> act -> LayerNorm -> decoder, cross-entropy over the vocabulary; back again. The decoder's
+        weight and bias gradients are folded into the tied word embeddings and cls.predictions.bias by the caller."""
+        t, dec, v = self.cls.predictions.transform, self.cls.predictions.decoder, self.config.vocab_size
+        pre = t.dense(last)                                            # [N, W, C]
+        h, ln_cache = F.layer_norm_forward(F.ACTIVATIONS[t.act](pre), t.LayerNorm.weight, t.LayerNorm.bias,
+                                           t.LayerNorm.eps)
+        logits = dec(h)                                                # [N, W, vocab_size]
+        labels = _class_labels(_required(labels, "labels", self), "labels", logits.shape[:2], v)
+        loss, ce_cache = F.cross_entropy_forward(logits.reshape(-1, v), labels.reshape(-1))
+        dlogits = F.cross_entropy_backward(1.0, ce_cache).reshape(logits.shape)
+        dh, dw_dec, db_dec = F.linear_backward(dlogits, h, dec.weight)
+        dact, dw_ln, db_ln = F.layer_norm_backward(dh, ln_cache)
+        dlast, dw, db = F.linear_backward(dact * F.ACTIVATION_GRADS[t.act](pre), last, t.dense.weight)
+        grads = {"cls.predictions.transform.dense.weight": dw, "cls.predictions.transform.dense.bias": db,
+                 "cls.predictions.transform.LayerNorm.weight": dw_ln, "cls.predictions.transform.LayerNorm.bias": db_ln,
+                 "cls.predictions.decoder.weight": dw_dec, "cls.predictions.decoder.bias": db_dec}
+        return loss, dlast, None, grads
+
 
 # ---------------------------------------------------------------------------------------------------------------
 # classification heads
 # ---------------------------------------------------------------------------------------------------------------
 
-def sequence_classification_loss(config, logits, labels):
+def sequence_classification_loss(config, logits, labels, with_grad=False):
     """transformers' rule: problem_type inferred from num_labels and the labels' dtype, then set on the config
-    for good (later calls keep the first choice, a quirk kept for parity), or honoured when already set."""
+    for good (later calls keep the first choice, a quirk kept for parity), or honoured when already set.
+    With `with_grad`, returns (loss, dloss/dlogits)."""
     labels = np.asarray(labels)
     if config.problem_type is None:
         if config.num_labels == 1:
@@ -140,12 +205,28 @@ def sequence_classification_loss(config, logits, labels):
     n, k = logits.shape
     if config.problem_type == "regression":
         labels = _labels(labels, "labels", (n,) if k == 1 and labels.ndim == 1 else (n, k), kinds="iuf")
-        labels = labels.astype(np.float32)
-        return F.mse_loss(logits.squeeze(), labels.squeeze()) if k == 1 else F.mse_loss(logits, labels)
-    if config.problem_type == "single_label_classification":
-        return F.cross_entropy(logits, _class_labels(labels, "labels", (n,), k))
-    labels = _labels(labels, "labels", (n, k), kinds="iufb")           # multi-label: one 0/1 target per class
-    return F.bce_with_logits(logits, labels)
+        labels = labels.astype(logits.dtype)
+        pred, target = (logits.squeeze(), labels.squeeze()) if k == 1 else (logits, labels)
+        loss = F.mse_loss(pred, target)
+        grad = lambda: F.mse_loss_backward(1.0, pred, target).reshape(logits.shape)
+    elif config.problem_type == "single_label_classification":
+        loss, cache = F.cross_entropy_forward(logits, _class_labels(labels, "labels", (n,), k))
+        grad = lambda: F.cross_entropy_backward(1.0, cache)
+    else:
+        labels = _labels(labels, "labels", (n, k), kinds="iufb")       # multi-label: one 0/1 target per class
+        loss = F.bce_with_logits(logits, labels)
+        grad = lambda: F.bce_with_logits_backward(1.0, logits, labels)
+    return (loss, grad()) if with_grad else loss
+
+
+def _classifier_loss_and_grads(model, x, rng, loss_fn, reshape=None):
+    """dropout -> classifier -> loss, and back: (loss, dx, grads of the classifier). `loss_fn(logits)` returns
+    (loss, dlogits); `reshape` maps the classifier's output to the logits (multiple choice)."""
+    dropped, drop_mask = F.dropout(x, model.config.hidden_dropout_prob, rng)
+    out = model.classifier(dropped)
+    loss, dlogits = loss_fn(out if reshape is None else out.reshape(reshape))
+    dx, dw, db = F.linear_backward(dlogits.reshape(out.shape), dropped, model.classifier.weight)
+    return loss, F.dropout_backward(dx, drop_mask), {"classifier.weight": dw, "classifier.bias": db}
 
 
 class SqueezeBertForSequenceClassification(_HeadModel):
@@ -158,9 +239,15 @@ class SqueezeBertForSequenceClassification(_HeadModel):
                  inputs_embeds=None, labels=None, output_attentions=None, output_hidden_states=None, return_dict=None):
         base = self._run_base(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
                               output_attentions, output_hidden_states)
-        logits = self.classifier(base.pooler_output)                   # [N, num_labels]
+        logits = self.classifier(self._dropout(base.pooler_output))    # [N, num_labels]
         loss = None if labels is None else sequence_classification_loss(self.config, logits, labels)
         return self._finish(SequenceClassifierOutput(loss, logits, base.hidden_states, base.attentions), return_dict)
+
+    def _head_loss_and_grads(self, last, pooled, rng, meta, labels=None):
+        labels = _required(labels, "labels", self)
+        loss, dpooled, grads = _classifier_loss_and_grads(
+            self, pooled, rng, lambda logits: sequence_classification_loss(self.config, logits, labels, True))
+        return loss, None, dpooled, grads
 
 
 def _flatten_choices(value, name, shape, trailing=0):
@@ -182,6 +269,18 @@ class SqueezeBertForMultipleChoice(_HeadModel):
 
     def __call__(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
                  inputs_embeds=None, labels=None, output_attentions=None, output_hidden_states=None, return_dict=None):
+        inputs, (n, num_choices) = self._base_inputs(input_ids, attention_mask, token_type_ids, position_ids,
+                                                     inputs_embeds)
+        base = self._run_base(**inputs, output_attentions=output_attentions,
+                              output_hidden_states=output_hidden_states)
+        logits = self.classifier(self._dropout(base.pooler_output)).reshape(n, num_choices)  # [N * C, 1] -> [N, C]
+        loss = None
+        if labels is not None:
+            loss = F.cross_entropy(logits, _class_labels(labels, "labels", (n,), num_choices))
+        return self._finish(MultipleChoiceModelOutput(loss, logits, base.hidden_states, base.attentions), return_dict)
+
+    def _base_inputs(self, input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds):
+        """[N, choices, W] inputs flattened to [N * choices, W] for the base model, and (N, choices)."""
         first = input_ids if input_ids is not None else inputs_embeds
         if first is None:
             raise InvalidInputError("give exactly one of input_ids or inputs_embeds (got neither)")
@@ -191,18 +290,21 @@ class SqueezeBertForMultipleChoice(_HeadModel):
                                     f"[batch, num_choices, seq{'' if input_ids is not None else ', hidden'}], "
                                     f"got {first.shape}")
         shape = first.shape[:3]
-        n, num_choices = shape[:2]
-        base = self._run_base(_flatten_choices(input_ids, "input_ids", shape),
-                              _flatten_choices(attention_mask, "attention_mask", shape),
-                              _flatten_choices(token_type_ids, "token_type_ids", shape),
-                              _flatten_choices(position_ids, "position_ids", shape),
-                              _flatten_choices(inputs_embeds, "inputs_embeds", shape, trailing=1),
-                              output_attentions, output_hidden_states)
-        logits = self.classifier(base.pooler_output).reshape(n, num_choices)   # [N * C, 1] -> [N, C]
-        loss = None
-        if labels is not None:
-            loss = F.cross_entropy(logits, _class_labels(labels, "labels", (n,), num_choices))
-        return self._finish(MultipleChoiceModelOutput(loss, logits, base.hidden_states, base.attentions), return_dict)
+        return dict(input_ids=_flatten_choices(input_ids, "input_ids", shape),
+                    attention_mask=_flatten_choices(attention_mask, "attention_mask", shape),
+                    token_type_ids=_flatten_choices(token_type_ids, "token_type_ids", shape),
+                    position_ids=_flatten_choices(position_ids, "position_ids", shape),
+                    inputs_embeds=_flatten_choices(inputs_embeds, "inputs_embeds", shape, trailing=1)), shape[:2]
+
+    def _head_loss_and_grads(self, last, pooled, rng, meta, labels=None):
+        n, num_choices = meta
+        labels = _class_labels(_required(labels, "labels", self), "labels", (n,), num_choices)
+
+        def loss_fn(logits):                                           # [N, C]
+            loss, cache = F.cross_entropy_forward(logits, labels)
+            return loss, F.cross_entropy_backward(1.0, cache)
+        loss, dpooled, grads = _classifier_loss_and_grads(self, pooled, rng, loss_fn, reshape=(n, num_choices))
+        return loss, None, dpooled, grads
 
 
 class SqueezeBertForTokenClassification(_HeadModel):
@@ -215,13 +317,23 @@ class SqueezeBertForTokenClassification(_HeadModel):
                  inputs_embeds=None, labels=None, output_attentions=None, output_hidden_states=None, return_dict=None):
         base = self._run_base(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
                               output_attentions, output_hidden_states)
-        logits = self.classifier(base.last_hidden_state)              # [N, W, num_labels]
+        logits = self.classifier(self._dropout(base.last_hidden_state))   # [N, W, num_labels]
         loss = None
         if labels is not None:
             k = self.config.num_labels
             labels = _class_labels(labels, "labels", logits.shape[:2], k)
             loss = F.cross_entropy(logits.reshape(-1, k), labels.reshape(-1))
         return self._finish(TokenClassifierOutput(loss, logits, base.hidden_states, base.attentions), return_dict)
+
+    def _head_loss_and_grads(self, last, pooled, rng, meta, labels=None):
+        k = self.config.num_labels
+        labels = _class_labels(_required(labels, "labels", self), "labels", last.shape[:2], k)
+
+        def loss_fn(logits):                                           # [N, W, K]
+            loss, cache = F.cross_entropy_forward(logits.reshape(-1, k), labels.reshape(-1))
+            return loss, F.cross_entropy_backward(1.0, cache)
+        loss, dlast, grads = _classifier_loss_and_grads(self, last, rng, loss_fn)
+        return loss, dlast, None, grads
 
 
 def _positions(value, name, n):
@@ -256,8 +368,26 @@ class SqueezeBertForQuestionAnswering(_HeadModel):
             # transformers' behaviour, kept for parity)
             start = np.clip(_positions(start_positions, "start_positions", n), 0, w)
             end = np.clip(_positions(end_positions, "end_positions", n), 0, w)
-            loss = np.float32((F.cross_entropy(start_logits, start, ignore_index=w)
-                               + F.cross_entropy(end_logits, end, ignore_index=w)) / 2)
+            loss = start_logits.dtype.type((F.cross_entropy(start_logits, start, ignore_index=w)
+                                            + F.cross_entropy(end_logits, end, ignore_index=w)) / 2)
         out = QuestionAnsweringModelOutput(loss, start_logits, end_logits, base.hidden_states, base.attentions)
         return self._finish(out, return_dict)
+
+    def _head_loss_and_grads(self, last, pooled, rng, meta, start_positions=None, end_positions=None):
+        """loss = (CE(start) + CE(end)) / 2 with positions clamped to [0, W] and W ignored; each CE's gradient
+        is halved and the two are stacked back into qa_outputs' [N, W, 2]."""
+        if self.config.num_labels != 2:
+            raise InvalidInputError(f"question answering needs num_labels=2 (start, end), config has "
+                                    f"{self.config.num_labels}")
+        logits = self.qa_outputs(last)                                 # [N, W, 2]
+        n, w = logits.shape[:2]
+        start = np.clip(_positions(_required(start_positions, "start_positions", self), "start_positions", n), 0, w)
+        end = np.clip(_positions(_required(end_positions, "end_positions", self), "end_positions", n), 0, w)
+        start_loss, start_cache = F.cross_entropy_forward(logits[..., 0], start, ignore_index=w)
+        end_loss, end_cache = F.cross_entropy_forward(logits[..., 1], end, ignore_index=w)
+        dlogits = np.stack([F.cross_entropy_backward(0.5, start_cache), F.cross_entropy_backward(0.5, end_cache)],
+                           axis=-1)                                    # [N, W, 2]
+        dlast, dw, db = F.linear_backward(dlogits, last, self.qa_outputs.weight)
+        loss = logits.dtype.type((start_loss + end_loss) / 2)
+        return loss, dlast, None, {"qa_outputs.weight": dw, "qa_outputs.bias": db}
 

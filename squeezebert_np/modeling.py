@@ -11,7 +11,13 @@
     └── pooler: SqueezeBertPooler               tanh(dense(first token))
 
 Each class's attribute names are transformers' names, so the keys of `state_dict()` are the checkpoint's keys.
-Dropout is the identity at inference and is left out. The math lives in `functional.py`.
+The math lives in `functional.py`.
+
+Training (cs231n's layers.py pattern, one level up): beside each `__call__` (inference), `forward(..., rng)` runs
+the same math keeping a cache, with dropout drawn from `rng` (None: no dropout), and `backward(dout, cache)` returns
+the input gradient(s) and `{parameter name: gradient}` keyed relative to the module. Dropout sits where
+transformers puts it: after the embeddings' LayerNorm, on the attention probabilities, after each
+ConvDropoutLayerNorm's conv (docs TRAINING.md).
 """
 import numpy as np
 
@@ -19,7 +25,7 @@ from . import fast
 from . import functional as F
 from .config import SqueezeBertConfig
 from .errors import InvalidInputError
-from .nn import Conv1d, Embedding, LayerNorm, Linear, Module
+from .nn import Conv1d, Embedding, LayerNorm, Linear, Module, prefixed
 from .outputs import BaseModelOutputWithPooling
 from .pretrained import SqueezeBertPreTrainedModel
 
@@ -34,12 +40,33 @@ class SqueezeBertEmbeddings(Module):
         self.position_embeddings = Embedding(config.max_position_embeddings, config.embedding_size)
         self.token_type_embeddings = Embedding(config.type_vocab_size, config.embedding_size)
         self.LayerNorm = LayerNorm(config.hidden_size, config.layer_norm_eps)
+        self.dropout_prob = config.hidden_dropout_prob
 
     def __call__(self, input_ids, token_type_ids, position_ids, inputs_embeds=None):  # [N, W] ints -> [N, W, C]
         if inputs_embeds is None:
             inputs_embeds = self.word_embeddings(input_ids)
         e = inputs_embeds + self.position_embeddings(position_ids) + self.token_type_embeddings(token_type_ids)
         return self.LayerNorm(e)
+
+    def forward(self, input_ids, token_type_ids, position_ids, inputs_embeds, rng):  # -> [N, W, C], cache
+        if inputs_embeds is None:
+            inputs_embeds = self.word_embeddings(input_ids)
+        e = inputs_embeds + self.position_embeddings(position_ids) + self.token_type_embeddings(token_type_ids)
+        y, ln_cache = F.layer_norm_forward(e, self.LayerNorm.weight, self.LayerNorm.bias, self.LayerNorm.eps)
+        y, drop_mask = F.dropout(y, self.dropout_prob, rng)
+        return y, (input_ids, token_type_ids, position_ids, ln_cache, drop_mask)
+
+    def backward(self, dout, cache):  # [N, W, C] -> d inputs_embeds [N, W, E], grads
+        """The sum e = word + position + token type passes de to each table, scattered into the looked-up rows."""
+        input_ids, token_type_ids, position_ids, ln_cache, drop_mask = cache
+        de, dw, db = F.layer_norm_backward(F.dropout_backward(dout, drop_mask), ln_cache)
+        table = lambda emb, ids: F.embedding_backward(de, ids, emb.weight.shape[0], emb.padding_idx)
+        grads = {"LayerNorm.weight": dw, "LayerNorm.bias": db,
+                 "position_embeddings.weight": table(self.position_embeddings, position_ids),
+                 "token_type_embeddings.weight": table(self.token_type_embeddings, token_type_ids)}
+        if input_ids is not None:                 # with inputs_embeds, the word table is not used: no gradient
+            grads["word_embeddings.weight"] = table(self.word_embeddings, input_ids)
+        return de, grads
 
 
 class SqueezeBertSelfAttention(Module):
@@ -50,21 +77,54 @@ class SqueezeBertSelfAttention(Module):
         self.key = Conv1d(c, c, groups=config.k_groups)
         self.value = Conv1d(c, c, groups=config.v_groups)
 
+        self.dropout_prob = config.attention_probs_dropout_prob
+
     def __call__(self, x, mask):  # [N, C, W], [N, 1, 1, W] | None -> [N, C, W], [N, h, W, W]
         return F.attention(self.query(x), self.key(x), self.value(x), mask, self.num_attention_heads)
+
+    def forward(self, x, mask, rng):  # -> [N, C, W], [N, h, W, W], cache
+        context, scores, cache = F.attention_forward(self.query(x), self.key(x), self.value(x), mask,
+                                                     self.num_attention_heads, self.dropout_prob, rng)
+        return context, scores, (x, cache)
+
+    def backward(self, dcontext, cache):  # [N, C, W] -> dx [N, C, W], grads
+        """x feeds three convs: dx is the sum of the three convs' input gradients."""
+        x, attention_cache = cache
+        dx, grads = 0, {}
+        for name, d in zip(("query", "key", "value"), F.attention_backward(dcontext, attention_cache)):
+            conv = getattr(self, name)
+            dxi, grads[f"{name}.weight"], grads[f"{name}.bias"] = F.grouped_conv1x1_backward(d, x, conv.weight,
+                                                                                                conv.groups)
+            dx = dx + dxi
+        return dx, grads
 
 
 class ConvDropoutLayerNorm(Module):
     """conv -> dropout (identity at inference) -> + residual -> LayerNorm over channels: post-LN, as in BERT."""
 
-    def __init__(self, cin, cout, groups):
+    def __init__(self, cin, cout, groups, dropout_prob=0.0):
         self.conv1d = Conv1d(cin, cout, groups)
         self.layernorm = LayerNorm(cout, ENCODER_LAYER_NORM_EPS)
+        self.dropout_prob = dropout_prob
 
     def __call__(self, h, residual):  # [N, Cin, W], [N, Cout, W] -> [N, Cout, W]
         x = self.conv1d(h) + residual
         # SqueezeBertLayerNorm permutes to [N, W, C], normalises over C, and permutes back
         return self.layernorm(x.transpose(0, 2, 1)).transpose(0, 2, 1)
+
+    def forward(self, h, residual, rng):  # -> [N, Cout, W], cache
+        c, drop_mask = F.dropout(self.conv1d(h), self.dropout_prob, rng)
+        ln = self.layernorm
+        y, ln_cache = F.layer_norm_forward((c + residual).transpose(0, 2, 1), ln.weight, ln.bias, ln.eps)
+        return y.transpose(0, 2, 1), (h, ln_cache, drop_mask)
+
+    def backward(self, dout, cache):  # [N, Cout, W] -> dh [N, Cin, W], dresidual [N, Cout, W], grads
+        h, ln_cache, drop_mask = cache
+        dx, dlw, dlb = F.layer_norm_backward(dout.transpose(0, 2, 1), ln_cache)
+        dx = dx.transpose(0, 2, 1)                                   # [N, W, C] -> [N, C, W]: d(conv + residual)
+        dh, dw, db = F.grouped_conv1x1_backward(F.dropout_backward(dx, drop_mask), h, self.conv1d.weight,
+                                                self.conv1d.groups)
+        return dh, dx, {"conv1d.weight": dw, "conv1d.bias": db, "layernorm.weight": dlw, "layernorm.bias": dlb}
 
 
 class ConvActivation(Module):
@@ -75,6 +135,18 @@ class ConvActivation(Module):
     def __call__(self, x):  # [N, Cin, W] -> [N, Cout, W]
         return F.ACTIVATIONS[self.act](self.conv1d(x))
 
+    def forward(self, x, rng=None):  # -> [N, Cout, W], cache
+        pre = self.conv1d(x)
+        if self.act == "gelu" and pre.dtype == np.float32 and fast.enabled():
+            y, act_grad = fast.gelu_and_grad(pre)      # float32 in one pass (the float64 erf was ~2/3 of a step)
+            return y, (x, act_grad)
+        return F.ACTIVATIONS[self.act](pre), (x, F.ACTIVATION_GRADS[self.act](pre))
+
+    def backward(self, dout, cache):  # [N, Cout, W] -> dx [N, Cin, W], grads
+        x, act_grad = cache                            # act'(pre), computed in the forward
+        dx, dw, db = F.grouped_conv1x1_backward(dout * act_grad, x, self.conv1d.weight, self.conv1d.groups)
+        return dx, {"conv1d.weight": dw, "conv1d.bias": db}
+
 
 class SqueezeBertModule(Module):
     """One encoder layer: BERT's layer with every dense layer replaced by a (grouped) 1x1 conv."""
@@ -82,15 +154,35 @@ class SqueezeBertModule(Module):
     def __init__(self, config):
         c, ci = config.hidden_size, config.intermediate_size
         self.attention = SqueezeBertSelfAttention(config)
-        self.post_attention = ConvDropoutLayerNorm(c, c, groups=config.post_attention_groups)
+        p = config.hidden_dropout_prob
+        self.post_attention = ConvDropoutLayerNorm(c, c, groups=config.post_attention_groups, dropout_prob=p)
         self.intermediate = ConvActivation(c, ci, groups=config.intermediate_groups, act=config.hidden_act)
-        self.output = ConvDropoutLayerNorm(ci, c, groups=config.output_groups)
+        self.output = ConvDropoutLayerNorm(ci, c, groups=config.output_groups, dropout_prob=p)
 
     def __call__(self, x, mask):  # [N, C, W] -> [N, C, W], [N, h, W, W]
         context, scores = self.attention(x, mask)
         a = self.post_attention(context, x)
         h = self.intermediate(a)
         return self.output(h, a), scores
+
+    def forward(self, x, mask, rng):  # -> [N, C, W], [N, h, W, W], cache
+        context, scores, attention_cache = self.attention.forward(x, mask, rng)
+        a, post_cache = self.post_attention.forward(context, x, rng)
+        h, intermediate_cache = self.intermediate.forward(a)
+        y, output_cache = self.output.forward(h, a, rng)
+        return y, scores, (attention_cache, post_cache, intermediate_cache, output_cache)
+
+    def backward(self, dout, cache):  # [N, C, W] -> dx [N, C, W], grads
+        """The forward in reverse; a and x each feed two places (a sublayer and a residual), so their
+        gradients add up."""
+        attention_cache, post_cache, intermediate_cache, output_cache = cache
+        dh, da, g_out = self.output.backward(dout, output_cache)
+        da_h, g_int = self.intermediate.backward(dh, intermediate_cache)
+        dcontext, dx, g_post = self.post_attention.backward(da + da_h, post_cache)
+        dx_att, g_att = self.attention.backward(dcontext, attention_cache)
+        grads = {**prefixed("attention.", g_att), **prefixed("post_attention.", g_post),
+                 **prefixed("intermediate.", g_int), **prefixed("output.", g_out)}
+        return dx + dx_att, grads
 
 
 class SqueezeBertEncoder(Module):
@@ -100,7 +192,7 @@ class SqueezeBertEncoder(Module):
     def __call__(self, hidden, mask, keep_hidden=True, keep_scores=True):  # [N, W, C] -> [N, W, C], lists
         """The layers. Returns the last hidden state, every hidden state and every layer's scores; the fast path
         (fast.py, on by default) leaves out of the lists what `keep_hidden` / `keep_scores` say nobody reads."""
-        if fast.enabled():
+        if fast.enabled() and hidden.dtype == np.float32:          # the fast path is float32 only
             return fast.encoder_forward(self, hidden, mask, keep_hidden, keep_scores)
         x = hidden.transpose(0, 2, 1)                              # [N, W, C] -> [N, C, W]
         all_hidden, all_scores = [hidden], []
@@ -110,6 +202,24 @@ class SqueezeBertEncoder(Module):
             all_scores.append(scores)
         return all_hidden[-1], all_hidden, all_scores
 
+    def forward(self, hidden, mask, rng):  # [N, W, C] -> [N, W, C], lists, cache
+        x = hidden.transpose(0, 2, 1)                              # [N, W, C] -> [N, C, W]
+        all_hidden, all_scores, caches = [hidden], [], []
+        for layer in self.layers:
+            x, scores, cache = layer.forward(x, mask, rng)
+            all_hidden.append(x.transpose(0, 2, 1))
+            all_scores.append(scores)
+            caches.append(cache)
+        return all_hidden[-1], all_hidden, all_scores, caches
+
+    def backward(self, dout, caches):  # [N, W, C] -> d hidden [N, W, C], grads
+        dx = dout.transpose(0, 2, 1)                               # [N, W, C] -> [N, C, W]
+        grads = {}
+        for i in reversed(range(len(self.layers))):
+            dx, g = self.layers[i].backward(dx, caches[i])
+            grads.update(prefixed(f"layers.{i}.", g))
+        return dx.transpose(0, 2, 1), grads
+
 
 class SqueezeBertPooler(Module):
     def __init__(self, config):
@@ -117,6 +227,13 @@ class SqueezeBertPooler(Module):
 
     def __call__(self, hidden):  # [N, W, C] -> [N, C]
         return np.tanh(self.dense(hidden[:, 0]))
+
+    def backward(self, dpooled, hidden, pooled):  # [N, C], [N, W, C], [N, C] -> d hidden [N, W, C], grads
+        """y = tanh(z), z = dense(hidden[:, 0]): dz = dy (1 - y^2); only the first token gets a gradient."""
+        dh0, dw, db = F.linear_backward(dpooled * (1 - np.square(pooled)), hidden[:, 0], self.dense.weight)
+        dhidden = np.zeros_like(hidden)
+        dhidden[:, 0] = dh0
+        return dhidden, {"dense.weight": dw, "dense.bias": db}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -147,7 +264,7 @@ def _check_range(a, name, high):
 
 
 def check_inputs(config, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
-                 inputs_embeds=None):
+                 inputs_embeds=None, dtype=np.float32):
     """Validate and normalise a call's inputs; returns (input_ids, attention_mask, token_type_ids, position_ids,
     inputs_embeds, (N, W)) with transformers' defaults filled in: mask of ones, token types 0, positions 0..W-1."""
     if (input_ids is None) == (inputs_embeds is None):
@@ -170,7 +287,7 @@ def check_inputs(config, input_ids=None, attention_mask=None, token_type_ids=Non
                 or inputs_embeds.shape[2] != config.embedding_size:
             raise InvalidInputError(f"inputs_embeds must be a float array [batch, seq, {config.embedding_size}], "
                                     f"got shape {inputs_embeds.shape} dtype {inputs_embeds.dtype}")
-        inputs_embeds = inputs_embeds.astype(np.float32, copy=False)
+        inputs_embeds = inputs_embeds.astype(dtype, copy=False)
         shape = inputs_embeds.shape[:2]
     n, w = shape
     if n == 0:
@@ -206,23 +323,30 @@ class SqueezeBertModel(SqueezeBertPreTrainedModel):
 
     `SqueezeBertModel(config)` is initialised randomly as transformers does (seeded); `SqueezeBertModel(config,
     state_dict)` takes a dict of arrays keyed by transformers' names, with or without the `transformer.` prefix.
+    In train mode (`model.train()`) dropout is on, drawn from `model.dropout_rng` (np.random.default_rng(seed)).
     """
     def __init__(self, config, state_dict=None, *, seed=0):
         self.config = config
         self.embeddings = SqueezeBertEmbeddings(config)
         self.encoder = SqueezeBertEncoder(config)
         self.pooler = SqueezeBertPooler(config)
+        self.dropout_rng = np.random.default_rng(seed)
         self._post_init(state_dict, seed)
 
     def __call__(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
                  inputs_embeds=None, output_attentions=None, output_hidden_states=None, return_dict=None):
         config = self.config
-        input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, _ = check_inputs(
-            config, input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds)
-        mask = F.additive_attention_mask(attention_mask)              # [N, 1, 1, W] or None
-        e = self.embeddings(input_ids, token_type_ids, position_ids, inputs_embeds)   # [N, W, C]
         want_hidden = _flag(output_hidden_states, config.output_hidden_states)
         want_attentions = _flag(output_attentions, config.output_attentions)
+        if self.training:                       # the training path: dropout on (its cache is dropped here)
+            out = self.forward(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
+                               rng=self.dropout_rng)[0]
+            out = base_output(out, want_hidden, want_attentions)
+            return out if _flag(return_dict, config.return_dict) else out.to_tuple()
+        input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, _ = check_inputs(
+            config, input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, self.dtype)
+        mask = F.additive_attention_mask(attention_mask, self.dtype)  # [N, 1, 1, W] or None
+        e = self.embeddings(input_ids, token_type_ids, position_ids, inputs_embeds)   # [N, W, C]
         last, hidden_states, attentions = self.encoder(e, mask, want_hidden, want_attentions)
         out = BaseModelOutputWithPooling(
             last_hidden_state=last,
@@ -230,6 +354,75 @@ class SqueezeBertModel(SqueezeBertPreTrainedModel):
             hidden_states=tuple(hidden_states) if want_hidden else None,
             attentions=tuple(attentions) if want_attentions else None)
         return out if _flag(return_dict, config.return_dict) else out.to_tuple()
+
+    @property
+    def dtype(self):
+        """The parameters' dtype (float32 unless converted with `astype`)."""
+        return self.embeddings.LayerNorm.weight.dtype
+
+    # -- training ---------------------------------------------------------------------------------------------
+
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
+                inputs_embeds=None, rng=None):
+        """The plain forward keeping a cache for `backward`; dropout drawn from `rng` (None: no dropout).
+        Returns (last_hidden_state [N, W, C], pooler_output [N, C], hidden states, scores), cache."""
+        input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, _ = check_inputs(
+            self.config, input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, self.dtype)
+        mask = F.additive_attention_mask(attention_mask, self.dtype)  # [N, 1, 1, W] or None
+        e, embeddings_cache = self.embeddings.forward(input_ids, token_type_ids, position_ids, inputs_embeds, rng)
+        last, hidden_states, scores, encoder_caches = self.encoder.forward(e, mask, rng)
+        pooled = self.pooler(last)
+        return (last, pooled, hidden_states, scores), (embeddings_cache, encoder_caches, last, pooled)
+
+    def backward(self, d_last_hidden_state, d_pooler_output, cache):  # [N, W, C] | None, [N, C] | None
+        """Gradients of every parameter used, {transformers name: array}, and d inputs_embeds [N, W, E].
+        The pooler gets a gradient only when `d_pooler_output` is given (as in torch, where an unused
+        parameter's .grad stays None)."""
+        embeddings_cache, encoder_caches, last, pooled = cache
+        dlast = np.zeros_like(last) if d_last_hidden_state is None else d_last_hidden_state.astype(last.dtype)
+        grads = {}
+        if d_pooler_output is not None:
+            dh, g = self.pooler.backward(d_pooler_output.astype(last.dtype), last, pooled)
+            dlast = dlast + dh
+            grads.update(prefixed("pooler.", g))
+        de, g = self.encoder.backward(dlast, encoder_caches)
+        grads.update(prefixed("encoder.", g))
+        d_inputs_embeds, g = self.embeddings.backward(de, embeddings_cache)
+        grads.update(prefixed("embeddings.", g))
+        return grads, d_inputs_embeds
+
+    def loss_and_grads(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
+                       inputs_embeds=None, d_last_hidden_state=None, d_pooler_output=None):
+        """The base model has no loss: give the upstream gradient(s) of whatever sits on top of it.
+
+        loss = sum(last_hidden_state * d_last_hidden_state) + sum(pooler_output * d_pooler_output), so `grads` are
+        what torch gives for `(out.last_hidden_state * d).sum().backward()` (plus the pooler term). Returns
+        (loss, grads) with grads keyed as `named_parameters()`; the pooler is left out without `d_pooler_output`.
+        Dropout is on in train mode, as for `model(...)`."""
+        if d_last_hidden_state is None and d_pooler_output is None:
+            raise InvalidInputError("SqueezeBertModel has no loss of its own: give d_last_hidden_state and/or "
+                                    "d_pooler_output (the gradient of your loss with respect to them)")
+        rng = self.dropout_rng if self.training else None
+        (last, pooled, _, _), cache = self.forward(input_ids, attention_mask, token_type_ids, position_ids,
+                                                   inputs_embeds, rng)
+        loss = last.dtype.type(0)
+        for name, value, d in (("d_last_hidden_state", last, d_last_hidden_state),
+                               ("d_pooler_output", pooled, d_pooler_output)):
+            if d is not None:
+                if np.shape(d) != value.shape:
+                    raise InvalidInputError(f"{name} must have shape {value.shape}, got {np.shape(d)}")
+                loss = loss + (value * np.asarray(d, value.dtype)).sum()
+        grads, _ = self.backward(None if d_last_hidden_state is None else np.asarray(d_last_hidden_state),
+                                 None if d_pooler_output is None else np.asarray(d_pooler_output), cache)
+        return loss, self._in_parameter_order(grads)
+
+
+def base_output(results, want_hidden, want_attentions):
+    """SqueezeBertModel.forward's results as transformers' output class."""
+    last, pooled, hidden_states, scores = results
+    return BaseModelOutputWithPooling(last_hidden_state=last, pooler_output=pooled,
+                                      hidden_states=tuple(hidden_states) if want_hidden else None,
+                                      attentions=tuple(scores) if want_attentions else None)
 
 
 def _flag(value, default):

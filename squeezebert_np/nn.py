@@ -12,20 +12,68 @@ from . import functional as F
 
 class Module:
     """Holds parameters (np.ndarray attributes) and sub-modules (Module attributes or lists of them)."""
+    training = False          # as torch after from_pretrained: eval mode until train() is called
 
-    def named_parameters(self, prefix=""):
+    def named_parameters(self, prefix="", remove_duplicate=True):
+        """(name, array) pairs. As torch's default, a tied array (one object under several names) is listed once,
+        under its first name; `remove_duplicate=False` lists every name (what state_dict() holds)."""
+        seen = set()
+        for name, value in self._all_arrays(prefix):
+            if remove_duplicate:
+                if id(value) in seen:
+                    continue
+                seen.add(id(value))
+            yield name, value
+
+    def _all_arrays(self, prefix=""):
         for name, value in vars(self).items():
             if isinstance(value, np.ndarray):
                 yield prefix + name, value
             elif isinstance(value, Module):
-                yield from value.named_parameters(f"{prefix}{name}.")
+                yield from value._all_arrays(f"{prefix}{name}.")
             elif isinstance(value, list) and all(isinstance(m, Module) for m in value):
                 for i, m in enumerate(value):
-                    yield from m.named_parameters(f"{prefix}{name}.{i}.")
+                    yield from m._all_arrays(f"{prefix}{name}.{i}.")
 
     def state_dict(self):
         """{transformers key: array}; arrays shared between keys (tied weights) appear under each key."""
-        return dict(self.named_parameters())
+        return dict(self.named_parameters(remove_duplicate=False))
+
+    def _in_parameter_order(self, grads):
+        """{any parameter name: gradient} -> {named_parameters() name: gradient}, in that order: the gradients of
+        names that share one array (tied weights) are summed under the name named_parameters() lists."""
+        canonical = {}
+        for name, value in self.named_parameters():
+            canonical[id(value)] = name
+        merged = {}
+        for name, value in self.named_parameters(remove_duplicate=False):
+            if name in grads:
+                key = canonical[id(value)]
+                merged[key] = grads[name] if key not in merged else merged[key] + grads[name]
+        return {name: merged[name] for name in canonical.values() if name in merged}
+
+    def train(self, mode=True):
+        """Training mode (dropout on) for this module and every sub-module, as torch; returns self."""
+        for _, module in self.named_modules():
+            module.training = bool(mode)
+        return self
+
+    def eval(self):
+        """Inference mode (dropout off), as torch; returns self."""
+        return self.train(False)
+
+    def astype(self, dtype):
+        """Convert every parameter to `dtype` in place (e.g. np.float64 for exact gradient checks; the forward and
+        backward then run in that dtype end to end); tied parameters stay one array. Returns self."""
+        dtype = np.dtype(dtype)
+        if dtype.kind != "f":
+            raise TypeError(f"parameters must be floating point, got {dtype}")
+        converted = {}
+        for name, value in list(self.named_parameters(remove_duplicate=False)):
+            if id(value) not in converted:
+                converted[id(value)] = value.astype(dtype)
+            self.set(name, converted[id(value)])
+        return self
 
     def named_modules(self, prefix=""):
         yield prefix.rstrip("."), self
@@ -57,6 +105,11 @@ class Module:
         for name, value in self.initial_values(rng, std).items():
             if only is None or name in only:
                 setattr(self, name, value)
+
+
+def prefixed(prefix, grads):
+    """{name: gradient} of a sub-module -> the same keyed from its parent ("query.weight" -> "attention.query.weight")."""
+    return {prefix + name: g for name, g in grads.items()}
 
 
 def _normal(rng, shape, std):
@@ -115,4 +168,4 @@ class Embedding(Module):
         return {"weight": weight}
 
     def __call__(self, ids):  # [N, W] int -> [N, W, dim]
-        return self.weight[ids]
+        return F.embedding(self.weight, ids)

@@ -321,3 +321,64 @@ def test_official_architecture_fast_equals_plain():
     model = squeezebert_np.SqueezeBertModel(config, synthetic_state_dict(config, squeezebert_np.SqueezeBertModel, 0))
     ids, mask, types = batch(n=3, w=37, vocab=30528)
     both(model, input_ids=ids, attention_mask=mask, token_type_ids=types)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the training path: GELU and its derivative in one float32 pass, and a whole training step fast vs plain
+# ---------------------------------------------------------------------------------------------------------------
+
+GELU_GRAD_ATOL = 4e-7   # measured 2.4e-7 worst (the tail Phi(-a) carries gelu_'s 2e-7, plus one rounding of the
+                        # sum near 1: 6e-8); headroom for another float32 exp (NumPy's SIMD exp is within 1 ulp)
+
+
+def test_gelu_and_grad_error_bound():
+    x = np.concatenate([np.linspace(-12, 12, 2_000_001, dtype=np.float32),
+                        np.float32([0.0, -0.0, 1e-30, -1e-30, 30, -30, 1e30, -1e30, 1.7e38, -3.4e38])])
+    y, grad = fast.gelu_and_grad(x)
+    x64 = x.astype(np.float64)
+    exact = F.gelu(x64)
+    assert y.dtype == grad.dtype == np.float32 and y.shape == grad.shape == x.shape
+    assert np.all(np.abs(y - exact) <= gelu_bound(exact))
+    err = np.abs(grad - F.gelu_grad(x64))
+    assert err.max() <= GELU_GRAD_ATOL, f"worst {err.max():.3e} at x={x[np.argmax(err)]}"
+
+
+@pytest.mark.parametrize("size", [1, fast._GELU_CHUNK + 3])
+def test_gelu_and_grad_threads_and_shapes(size):
+    x = np.random.default_rng(size).standard_normal((size, 3), dtype=np.float32)
+    outs = []
+    for threads in (1, 2):
+        old = fast.get_num_threads()
+        fast.set_num_threads(threads)
+        try:
+            outs.append(fast.gelu_and_grad(x))
+        finally:
+            fast.set_num_threads(old)
+    assert all(np.array_equal(a, b) for a, b in zip(*outs))
+    assert outs[0][0].shape == x.shape
+
+
+def test_training_step_fast_equals_plain():
+    """loss_and_grads with the fast GELU against the plain path (functional.py's float64-erf GELU): the same loss
+    and every gradient within 1e-5 relative to its tensor's largest entry (the GELU derivative's 4e-7, and float32
+    sums in another order, through two layers); the scale is floored at 1e-2 x the largest gradient, so that the
+    tolerance never drops below float32's eps x that gradient (the key bias's exact gradient is 0: both sides
+    return rounding noise of that size)."""
+    config = squeezebert_np.SqueezeBertConfig(vocab_size=50, hidden_size=32, embedding_size=32, num_hidden_layers=2,
+                                              num_attention_heads=4, intermediate_size=128, q_groups=2, k_groups=2,
+                                              v_groups=2, post_attention_groups=1, intermediate_groups=4,
+                                              output_groups=2, num_labels=3)
+    cls = squeezebert_np.SqueezeBertForSequenceClassification
+    model = cls(config, synthetic_state_dict(config, cls, 0))
+    rng = np.random.default_rng(0)
+    inputs = dict(input_ids=rng.integers(0, 50, (3, 20)), attention_mask=(np.arange(20) < [[20], [13], [5]]),
+                  labels=np.array([0, 2, 1]))
+    loss, grads = model.loss_and_grads(**inputs)
+    with fast.disable():
+        plain_loss, plain = model.loss_and_grads(**inputs)
+    assert abs(loss - plain_loss) <= 1e-5 * abs(plain_loss)
+    assert grads.keys() == plain.keys()
+    scale = max(np.abs(g).max() for g in plain.values())
+    for name, g in plain.items():
+        assert grads[name].dtype == np.float32
+        assert np.abs(grads[name] - g).max() <= 1e-5 * max(np.abs(g).max(), 1e-2 * scale), name

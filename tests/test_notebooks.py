@@ -2,25 +2,33 @@
 
     python -m pytest tests/test_notebooks.py -v          # needs: pip install -e ".[notebooks]"
 
-The notebooks are jupytext "percent" .py files (the source of truth; no .ipynb is committed). Each one is read
-with `jupytext.read` and executed in a fresh python3 kernel by `nbclient`, with notebooks/ as the working
-directory, sequentially. A cell that raises (an assert in a lesson, or a bug) fails that notebook's test.
+The notebooks are jupytext "percent" .py files (the source of truth). Each one is read with `jupytext.read` and
+executed in a fresh python3 kernel by `nbclient`, sequentially, with an empty temporary folder as the working
+directory: a notebook finds the repository's files from the package (`squeezebert_np.course`), not from where it
+runs. They also run as plain scripts (`python notebooks/05_model_vs_pytorch.py`) from any folder. A cell that
+raises (an assert in a lesson, or a bug) fails that notebook's test.
 No network: HF_HUB_OFFLINE=1 is set for the kernels; one BLAS thread (OPENBLAS_NUM_THREADS=1 and friends).
-With jupytext, nbclient or ipykernel missing, the tests skip.
-
-Set SQUEEZEBERT_NOTEBOOKS_OUT=some/dir to also write each executed notebook, outputs included, as .ipynb there.
+With jupytext, nbclient or ipykernel missing, the tests skip. The kernel is run by tools/build_notebooks.py, the
+command that makes the stored, executed notebooks/NN.ipynb; a test checks that each one's cells are its .py's.
 """
 import glob
+import importlib.util
 import os
 import re
+import shutil
+import subprocess
+import sys
 
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NOTEBOOKS_DIR = os.path.join(ROOT, "notebooks")
 NOTEBOOKS = sorted(glob.glob(os.path.join(NOTEBOOKS_DIR, "[0-9][0-9]_*.py")))
-CELL_TIMEOUT = 300          # seconds for one cell; the whole series takes well under 3 minutes
 MAX_CODE_LINES = 15         # a lesson's code cell stays short enough to read at a glance
+
+_spec = importlib.util.spec_from_file_location("build_notebooks", os.path.join(ROOT, "tools", "build_notebooks.py"))
+build = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(build)
 
 
 def read(path):
@@ -54,20 +62,70 @@ def test_notebook_conventions(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=os.path.basename)
-def test_notebook_runs(path, monkeypatch):
-    nb = read(path)
-    nbclient = pytest.importorskip("nbclient")
+def test_notebook_runs(path):
+    """Executed exactly as tools/build_notebooks.py makes the stored .ipynb: fresh kernel, empty temporary folder."""
+    pytest.importorskip("nbclient")
     pytest.importorskip("ipykernel")
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")          # the kernel inherits this environment
-    # one BLAS thread: reproducible sums, and timings (notebook 07) that a busy machine disturbs far less
-    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        monkeypatch.setenv(name, "1")
-    client = nbclient.NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name="python3",
-                                     resources={"metadata": {"path": NOTEBOOKS_DIR}})
-    client.execute()      # raises CellExecutionError, with the cell's traceback, if any cell fails
-    out = os.environ.get("SQUEEZEBERT_NOTEBOOKS_OUT")
-    if out:
-        nbformat = pytest.importorskip("nbformat")
-        os.makedirs(out, exist_ok=True)
-        name = os.path.splitext(os.path.basename(path))[0] + ".ipynb"
-        nbformat.write(nb, os.path.join(out, name))
+    build.execute(build.read(path))    # raises CellExecutionError, with the cell's traceback, if any cell fails
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=os.path.basename)
+def test_the_stored_ipynb_is_the_executed_source(path):
+    """notebooks/NN.ipynb has exactly the cells of NN.py (sources, not outputs: those vary with the BLAS), paired by
+    jupytext, and was executed: every code cell ran, in order. Remake with `python tools/build_notebooks.py`."""
+    nbformat = pytest.importorskip("nbformat")
+    read(path)                                           # skips without jupytext
+    assert build.differences(path) == []
+    stored = nbformat.read(build.target(path), as_version=4)
+    assert stored.metadata["jupytext"]["formats"] == build.PAIRING
+    counts = [c.execution_count for c in stored.cells if c.cell_type == "code"]
+    assert counts == list(range(1, len(counts) + 1)), "not executed top to bottom: rebuild it"
+    errors = [o for c in stored.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert not errors
+
+
+def test_the_sync_check_sees_an_edited_source(tmp_path):
+    pytest.importorskip("nbformat")
+    read(NOTEBOOKS[0])
+    for ext in (".py", ".ipynb"):
+        shutil.copy(os.path.splitext(NOTEBOOKS[0])[0] + ext, tmp_path / ("01_x" + ext))
+    assert build.differences(str(tmp_path / "01_x.py")) == []
+    text = (tmp_path / "01_x.py").read_text(encoding="utf-8")
+    (tmp_path / "01_x.py").write_text(text.replace("# %%\n", "# %%\nx = 1\n", 1), encoding="utf-8")
+    assert "cell" in " ".join(build.differences(str(tmp_path / "01_x.py")))
+    (tmp_path / "01_x.ipynb").unlink()
+    assert "missing" in build.differences(str(tmp_path / "01_x.py"))[0]
+
+
+@pytest.mark.parametrize("where", ["root", "elsewhere"])
+def test_a_notebook_runs_as_a_script_from_any_folder(where, tmp_path):
+    """`python notebooks/05_model_vs_pytorch.py` finds tests/golden/ from the package, not from the working directory
+    (it used to open ../tests/golden/meta.json and so ran only from notebooks/)."""
+    pytest.importorskip("matplotlib")
+    cwd = ROOT if where == "root" else str(tmp_path)
+    env = {**os.environ, "PYTHONPATH": ROOT, "MPLBACKEND": "Agg", "HF_HUB_OFFLINE": "1", "OPENBLAS_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, os.path.join(NOTEBOOKS_DIR, "05_model_vs_pytorch.py")], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "29 comparisons" in done.stdout
+
+
+def test_the_notebooks_extra_brings_a_jupyter_front_end_that_opens_py_notebooks():
+    """`pip install -e ".[notebooks]"` must be enough to open the .py notebooks: JupyterLab plus jupytext (whose
+    server extension lets JupyterLab open a percent-format .py file as a notebook)."""
+    tomllib = pytest.importorskip("tomllib")
+    with open(os.path.join(ROOT, "pyproject.toml"), "rb") as f:
+        extra = tomllib.load(f)["project"]["optional-dependencies"]["notebooks"]
+    names = {re.split(r"[<>=!~\[ ]", req, maxsplit=1)[0].lower() for req in extra}
+    assert {"jupyterlab", "jupytext", "nbclient", "ipykernel"} <= names, names
+
+
+def test_jupyterlab_is_installed_with_jupytext_enabled():
+    """Where the extra is installed (CI), `jupyter lab` exists and the jupytext server extension is enabled in it."""
+    pytest.importorskip("jupyterlab")
+    pytest.importorskip("jupytext")
+    done = subprocess.run([sys.executable, "-m", "jupyter", "server", "extension", "list"],
+                          capture_output=True, text=True, timeout=120)
+    listing = done.stdout + done.stderr
+    assert re.search(r"jupytext\b.*enabled", listing), listing[-2000:]
+    assert re.search(r"jupyterlab\b.*enabled", listing), listing[-2000:]
