@@ -61,3 +61,9 @@ class EntryNotFoundError(HubError):
 
 class LocalEntryNotFoundError(EntryNotFoundError, FileNotFoundError):
     """Offline (or the network failed) and the file is not in the local cache."""
+
+
+# ---- calls ----
+
+class UnexpectedArgumentError(SqueezeBertError, TypeError):
+    """A keyword argument the function does not take (a TypeError, as Python and transformers raise it)."""

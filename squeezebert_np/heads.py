@@ -110,6 +110,13 @@ class SqueezeBertForMaskedLM(_HeadModel):
     def _build_head(self, config):
         self.cls = SqueezeBertOnlyMLMHead(config)
 
+    def get_output_embeddings(self):
+        return self.cls.predictions.decoder
+
+    def set_output_embeddings(self, new_embeddings):   # transformers: the head's bias follows the decoder's
+        self.cls.predictions.decoder = new_embeddings
+        self.cls.predictions.bias = new_embeddings.bias
+
     def __call__(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
                  inputs_embeds=None, labels=None, output_attentions=None, output_hidden_states=None, return_dict=None):
         base = self._run_base(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
