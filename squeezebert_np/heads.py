@@ -42,7 +42,7 @@ class _HeadModel(SqueezeBertPreTrainedModel):
 
 def _labels(labels, name, shape, kinds="iu"):
     """Labels as an array of the expected shape and dtype kind, or a clear error."""
-    a = np.asarray(labels)
+    a = _as_array(labels, name)
     if a.dtype.kind not in kinds:
         raise InvalidInputError(f"{name} must be {'integers' if kinds == 'iu' else 'numbers'}, got dtype {a.dtype}")
     if tuple(a.shape) != tuple(shape):
@@ -50,14 +50,30 @@ def _labels(labels, name, shape, kinds="iu"):
     return a
 
 
+def _as_array(value, name):
+    try:
+        a = np.asarray(value)
+    except ValueError:                                                 # ragged nested lists
+        raise InvalidInputError(f"{name} must be a rectangular array; got ragged nested lists") from None
+    if a.dtype == object:
+        raise InvalidInputError(f"{name} must be a rectangular array of numbers; got ragged or mixed values")
+    return a
+
+
 def _class_labels(labels, name, shape, num_classes):
     """Integer class labels in [0, num_classes), or -100 (ignored, as torch's CrossEntropyLoss default).
 
     transformers flattens labels with .view(-1), so any shape with the right number of elements is accepted."""
-    a = np.asarray(labels)
+    a = _as_array(labels, name)
     if a.size == int(np.prod(shape)) and a.shape != tuple(shape):
         a = a.reshape(shape)
-    a = _labels(a, name, shape).astype(np.int64)
+    a = _labels(a, name, shape)
+    if a.dtype.kind == "u":          # checked before the cast: 2**64 - 100 must not wrap to -100 (ignored)
+        bad = a >= num_classes
+        if bad.any():
+            raise InvalidInputError(f"{name} must be class indices in [0, {num_classes}) or -100 (ignored), "
+                                    f"found {int(a[bad][0])}")
+    a = a.astype(np.int64)
     bad = (a != -100) & ((a < 0) | (a >= num_classes))
     if bad.any():
         raise InvalidInputError(f"{name} must be class indices in [0, {num_classes}) or -100 (ignored), "
@@ -136,7 +152,7 @@ class SqueezeBertForMaskedLM(_HeadModel):
 def sequence_classification_loss(config, logits, labels):
     """transformers' rule: problem_type inferred from num_labels and the labels' dtype, then set on the config
     for good (later calls keep the first choice, a quirk kept for parity), or honoured when already set."""
-    labels = np.asarray(labels)
+    labels = _as_array(labels, "labels")
     if config.problem_type is None:
         if config.num_labels == 1:
             config.problem_type = "regression"
@@ -232,11 +248,14 @@ class SqueezeBertForTokenClassification(_HeadModel):
 
 
 def _positions(value, name, n):
-    a = _labels(value, name, np.shape(value), kinds="iu")
+    a = _as_array(value, name)
+    a = _labels(a, name, a.shape, kinds="iu")
     if a.ndim == 2 and a.shape[1] == 1:
         a = a[:, 0]                                                    # transformers squeezes a trailing 1
     if a.shape != (n,):
-        raise InvalidInputError(f"{name} must have shape ({n},) or ({n}, 1), got {np.shape(value)}")
+        raise InvalidInputError(f"{name} must have shape ({n},) or ({n}, 1), got {a.shape}")
+    if a.dtype.kind == "u":                                            # no wrap to negative: clamped high, as torch
+        a = np.minimum(a, np.iinfo(np.int64).max)
     return a.astype(np.int64)
 
 

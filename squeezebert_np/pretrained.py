@@ -209,8 +209,10 @@ class SqueezeBertPreTrainedModel(Module):
 
         New rows, as transformers 5.24 initialises them (`seed`: our generator's seed): with `mean_resizing`
         (default), drawn from a normal with the old rows' mean and 1e-9 times their covariance (just the mean if
-        that covariance is not positive definite); the decoder's new biases are the old biases' mean (+ 1e-9 of
-        their std). Without it, Normal(0, initializer_range) rows and zero biases. Returns the input embeddings.
+        that covariance is not positive definite); an untied decoder's rows likewise and its new biases the old
+        biases' mean (+ 1e-9 of their std); a tied decoder's new biases are 0 (transformers' tie pads them with
+        zeros). Without mean resizing: Normal(0, initializer_range) rows and zero biases. Returns the input
+        embeddings.
         """
         from .config import MAX_SIZES
         embeddings = self.get_input_embeddings()
@@ -233,12 +235,15 @@ class SqueezeBertPreTrainedModel(Module):
             raise ConfigError(f"new_num_tokens={new_num_tokens} would drop the padding row (pad_token_id={pad})")
         rng = np.random.default_rng(seed)
         init = self.config.initializer_range
-        embeddings.weight = resized_rows(embeddings.weight, new_num_tokens, rng, mean_resizing, init)
+        old_weight = embeddings.weight
+        embeddings.weight = resized_rows(old_weight, new_num_tokens, rng, mean_resizing, init)
         decoder = self.get_output_embeddings()
         if decoder is not None:
-            old_bias = decoder.bias
-            decoder.weight = resized_rows(decoder.weight, new_num_tokens, rng, mean_resizing, init)
-            decoder.bias = resized_bias(old_bias, new_num_tokens, rng, mean_resizing)
+            if decoder.weight is old_weight:       # tied: transformers' tie pads the bias with zeros (or cuts it)
+                decoder.bias = resized_bias(decoder.bias, new_num_tokens, rng, mean_resizing=False)
+            else:
+                decoder.weight = resized_rows(decoder.weight, new_num_tokens, rng, mean_resizing, init)
+                decoder.bias = resized_bias(decoder.bias, new_num_tokens, rng, mean_resizing)
             self.set_output_embeddings(decoder)
         self.config.vocab_size = new_num_tokens
         self.tie_weights()
