@@ -7,6 +7,8 @@ multiple of 8, the NVIDIA pretraining convention), so their embedding table has 
 import copy
 import json
 import os
+import re
+import stat
 import warnings
 
 import numpy as np
@@ -222,7 +224,13 @@ class SqueezeBertConfig:
         path = os.fspath(path)
         try:
             with open(path, "rb") as f:
-                data = f.read(MAX_CONFIG_BYTES + 1)
+                info = os.fstat(f.fileno())
+                if not stat.S_ISREG(info.st_mode):      # a FIFO or a device (/dev/zero) has no end
+                    raise ConfigError(f"{path} is not a regular file")
+                if info.st_size > MAX_CONFIG_BYTES:
+                    raise ConfigError(f"{path} is larger than {MAX_CONFIG_BYTES // 2**20} MiB, too large for a "
+                                      "config.json")
+                data = f.read(MAX_CONFIG_BYTES + 1) if info.st_size == 0 else f.read(info.st_size + 1)
         except FileNotFoundError:
             raise ConfigError(f"no config file at {path}") from None
         except IsADirectoryError:
@@ -233,11 +241,15 @@ class SqueezeBertConfig:
         if len(data) > MAX_CONFIG_BYTES:
             raise ConfigError(f"{path} is larger than {MAX_CONFIG_BYTES // 2**20} MiB, too large for a config.json")
         try:
-            d = json.loads(data.decode("utf-8"))
+            text = data.decode("utf-8")
         except UnicodeDecodeError:
             raise ConfigError(f"{path} is not UTF-8 text") from None
+        if _json_depth(text) > MAX_NESTING + 1:          # before parsing: json's parser recurses, and allocates
+            raise ConfigError(f"{path} nests lists or objects more than {MAX_NESTING} deep")
+        try:
+            d = json.loads(text)
         except RecursionError:
-            raise ConfigError(f"{path} nests lists or objects too deeply to be a config") from None
+            raise ConfigError(f"{path} nests lists or objects more than {MAX_NESTING} deep") from None
         except ValueError as e:             # JSONDecodeError, and ints of more than 4300 digits
             raise ConfigError(f"{path} is not valid JSON: {_short(str(e))}") from None
         if isinstance(d, dict) and d.get("model_type", "squeezebert") != "squeezebert":
@@ -320,6 +332,19 @@ def _check_nesting(name, value):
         if depth > MAX_NESTING:
             raise ConfigError(f"config key {name!r} nests lists or objects more than {MAX_NESTING} deep")
         stack.extend((child, depth + 1) for child in item)
+
+
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
+def _json_depth(text):
+    """How deep a JSON text nests arrays and objects (brackets inside strings do not count), without parsing it:
+    strings are cut out, then the running count of opening minus closing brackets is taken with NumPy."""
+    codes = np.frombuffer(_JSON_STRING.sub('""', text).encode("utf-8"), np.uint8)
+    is_open = (codes == ord("[")) | (codes == ord("{"))
+    brackets = is_open | (codes == ord("]")) | (codes == ord("}"))
+    steps = np.where(is_open[brackets], 1, -1).astype(np.int32)   # one step per bracket
+    return int(steps.cumsum().max()) if steps.size else 0
 
 
 def _check_num_labels(n):
