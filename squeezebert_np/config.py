@@ -368,8 +368,10 @@ _LABEL_TYPES = (str, int, float, bool)
 def _id2label(value):
     """{int id: label}: keys are ints or strings of ints (JSON keys are strings); labels are kept as given, as
     transformers keeps them, if they are JSON scalars."""
+    if not _as_mapping("id2label", value):       # transformers makes a model of 0 labels from it
+        raise ConfigError("id2label is empty: a model needs at least one label")
     result = {}
-    for key, label in _as_mapping("id2label", value).items():
+    for key, label in value.items():
         if isinstance(key, bool) or not isinstance(key, (int, str)):
             raise ConfigError(f"id2label keys must be integers, got {_short(key)}")
         try:
