@@ -81,7 +81,7 @@ class SqueezeBertConfig:
     """
     model_type = "squeezebert"
 
-    def __init__(self, **kwargs):
+    def __init__(self, /, **kwargs):
         for name, default in {**SQUEEZEBERT_DEFAULTS, **COMMON_DEFAULTS}.items():
             setattr(self, name, kwargs.pop(name, default))
         id2label = kwargs.pop("id2label", None)
@@ -187,7 +187,7 @@ class SqueezeBertConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d, *, return_unused_kwargs=False, **kwargs):
+    def from_dict(cls, d, /, *, return_unused_kwargs=False, **kwargs):
         """A config from a dict (config.json's content), with `kwargs` applied as transformers applies them: a
         keyword that is a config field (or a key of `d`) overrides it; any other keyword is not stored, and is
         returned beside the config with `return_unused_kwargs=True`."""
@@ -219,7 +219,7 @@ class SqueezeBertConfig:
         write_text_atomically(path, self.to_json_string(weights_dtype))
 
     @classmethod
-    def from_json_file(cls, path, **kwargs):
+    def from_json_file(cls, path, /, **kwargs):
         """Read a config.json file; ConfigError if it is missing, not a file, too large or not a valid config."""
         path = os.fspath(path)
         try:
@@ -257,12 +257,14 @@ class SqueezeBertConfig:
         return cls.from_dict(d, **kwargs)
 
     @classmethod
-    def from_pretrained(cls, path_or_repo_id, *, subfolder="", revision=None, cache_dir=None, local_files_only=False,
+    def from_pretrained(cls, path_or_repo_id, /, *, subfolder="", revision=None, cache_dir=None, local_files_only=False,
                         token=None, return_unused_kwargs=False, **kwargs):
         """Read config.json from a local directory, a hub repo id (downloaded into the Hugging Face cache), or a
         config file's path; `subfolder` is a folder inside the directory or repo. `kwargs` as in `from_dict`:
         config fields override the file's values, other keywords are not stored (transformers' rule)."""
         from .hub import cached_file
+        if not isinstance(path_or_repo_id, (str, os.PathLike)):
+            raise ConfigError(f"give a folder, a hub repo id or a config file's path, got {_short(path_or_repo_id)}")
         if os.path.isfile(os.fspath(path_or_repo_id)):
             path = path_or_repo_id
         else:

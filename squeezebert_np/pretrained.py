@@ -85,7 +85,8 @@ class SqueezeBertPreTrainedModel(Module):
             raise CheckpointError(f"{type(self).__name__}: the checkpoint's shapes differ from the config's: "
                                   + "; ".join(f"{k} is {c} in the checkpoint, {m} in the model" for k, c, m in mismatched)
                                   + ". Was it made with another config? To re-initialise these weights (e.g. a "
-                                  "classifier for another number of labels), pass ignore_mismatched_sizes=True")
+                                  "classifier for another number of labels), load with from_pretrained(..., "
+                                  "ignore_mismatched_sizes=True)")
         for key, _, _ in mismatched:
             del mapped[key]
         untied = resolve_ties(mapped, self._tied_weights_keys, self.config.tie_word_embeddings)
@@ -129,7 +130,7 @@ class SqueezeBertPreTrainedModel(Module):
                            mismatched_keys=mismatched)
 
     @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path, *, config=None, state_dict=None, subfolder="",
+    def from_pretrained(cls, pretrained_model_name_or_path, /, *, config=None, state_dict=None, subfolder="",
                         revision=None, cache_dir=None, local_files_only=False, token=None, seed=0,
                         output_loading_info=False, ignore_mismatched_sizes=False, **kwargs):
         """Build the model from a local directory or a hub repo id (or `subfolder` of either): config.json plus

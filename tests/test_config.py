@@ -247,3 +247,12 @@ def test_config_file_path_and_size_limit(tmp_path):
 def test_endless_file_as_config_path():
     """/dev/zero never ends: refused as not a regular file instead of read until memory runs out."""
     _refused_cheaply(lambda: SqueezeBertConfig.from_json_file("/dev/zero"), "not a regular file")
+
+
+def test_keys_named_like_parameters(tmp_path):
+    """A key named `self`, `d` or `path` (the methods' own parameter names) is an ordinary unknown key, not a
+    TypeError from a clash of arguments."""
+    (tmp_path / "config.json").write_text('{"self": 1, "d": 2, "path": 3, "cls": 4}')
+    config = SqueezeBertConfig.from_pretrained(tmp_path)
+    assert (config.self, config.d, config.path, config.cls) == (1, 2, 3, 4)
+    assert SqueezeBertConfig.from_dict(config.to_dict()) == config

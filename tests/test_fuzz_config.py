@@ -15,7 +15,8 @@ from squeezebert_np.config import (COMMON_DEFAULTS, MAX_NESTING, MAX_PARAMETERS,
 
 FIELDS = [*SQUEEZEBERT_DEFAULTS, *COMMON_DEFAULTS, "num_labels", "id2label", "label2id", "model_type"]
 METHODS = [name for name in dir(SqueezeBertConfig) if not name.startswith("__")]
-SHADOWING = ["validate", "_extra_keys", "__dict__", "__class__", "to_dict", "from_dict", "__init__", "num_labels"]
+SHADOWING = ["validate", "_extra_keys", "__dict__", "__class__", "to_dict", "from_dict", "__init__", "num_labels",
+             "self", "cls", "d", "path", "path_or_repo_id", "kwargs"]        # also the methods' own parameter names
 FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SECONDS = 2.0                     # per input; a valid config takes milliseconds
 PEAK_BYTES = 32 * 2**20           # tracemalloc peak per input (the bound is 16 MiB of text at most)
@@ -178,3 +179,26 @@ def test_parameter_bound_is_checked_with_integers():
     assert isinstance(n, int) and n < MAX_PARAMETERS
     with pytest.raises(ConfigError, match="parameters"):
         SqueezeBertConfig(**{**fields, "num_hidden_layers": 2**10})
+
+
+@settings(FUZZ, max_examples=40)
+@given(kwargs=st.dictionaries(keys, json_values, max_size=3))
+def test_model_from_pretrained_keywords(tmp_path_factory, kwargs):
+    """A model's from_pretrained with generated keywords: a model, or ConfigError / UnexpectedArgumentError,
+    never another exception; a keyword that is not a field never reaches the config."""
+    from squeezebert_np import SqueezeBertForSequenceClassification
+    from squeezebert_np.errors import UnexpectedArgumentError
+    tmp = tmp_path_factory.mktemp("m")
+    SqueezeBertForSequenceClassification(SqueezeBertConfig(**small_valid())).save_pretrained(tmp)
+    options = ("config", "state_dict", "subfolder", "revision", "cache_dir", "local_files_only", "token", "seed",
+               "output_loading_info", "ignore_mismatched_sizes")
+    kwargs = {k: v for k, v in kwargs.items() if k not in options}
+    try:
+        model = SqueezeBertForSequenceClassification.from_pretrained(tmp, **kwargs)
+    except UnexpectedArgumentError as error:
+        assert any(k not in FIELDS for k in kwargs) and str(error)
+        return
+    except ConfigError:
+        return
+    assert all(k in FIELDS for k in kwargs)
+    assert callable(model.config.validate)
