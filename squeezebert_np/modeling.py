@@ -209,6 +209,7 @@ class SqueezeBertModel(SqueezeBertPreTrainedModel):
     state_dict)` takes a dict of arrays keyed by transformers' names, with or without the `transformer.` prefix.
     """
     def __init__(self, config, state_dict=None, *, seed=0):
+        config.validate()                    # a field changed since the config was made: checked before building
         self.config = config
         self.embeddings = SqueezeBertEmbeddings(config)
         self.encoder = SqueezeBertEncoder(config)

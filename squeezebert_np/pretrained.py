@@ -278,8 +278,13 @@ class SqueezeBertPreTrainedModel(Module):
         """
         from .checkpoint.safetensors_io import save_safetensors
         from .config import write_text_atomically
+        try:
+            dtype = np.dtype(dtype).name                     # "float32", np.float16, "f4", ... -> the name
+        except (TypeError, ValueError):
+            dtype = repr(dtype)[:60]
         if dtype not in ("float32", "float16"):
-            raise ValueError(f"dtype must be 'float32' or 'float16', got {dtype!r}")
+            raise CheckpointError(f"save_pretrained writes float32 or float16 weights, got dtype {dtype} (bfloat16: "
+                                  "NumPy has no such type; save float32 and convert with torch if you need it)")
         config_json = self.config.to_json_string(weights_dtype=dtype)
         sd = self.state_dict()
         for target, source in self._tied_weights_keys.items():

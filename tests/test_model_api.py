@@ -336,3 +336,22 @@ def test_explicit_position_ids_do_not_skip_the_length_check():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert model(ids[:, :64], position_ids=np.zeros((1, 64), np.int64)).last_hidden_state.shape == (1, 64, 32)
+
+
+def test_config_changed_after_construction_is_checked_before_building():
+    """A size set on the config object afterwards (no validation on setattr) is still checked before any layer
+    or array exists: 10**7 layers would hang building the layer list."""
+    config = SqueezeBertConfig(**TINY_SQUEEZEBERT)
+    config.num_hidden_layers = 10**7
+    with pytest.raises(ConfigError, match="num_hidden_layers must be at most 1,024"):
+        SqueezeBertForMaskedLM(config)
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "int8", None, object()])
+def test_save_pretrained_unsupported_dtype_is_our_error(tmp_path, dtype):
+    model = SqueezeBertModel(SqueezeBertConfig(**TINY_SQUEEZEBERT))
+    with pytest.raises(CheckpointError, match="float32 or float16"):
+        model.save_pretrained(tmp_path / "out", dtype=dtype)
+    assert not (tmp_path / "out").exists()
+    model.save_pretrained(tmp_path / "np", dtype=np.float16)          # a NumPy dtype is understood
+    assert transformers.SqueezeBertModel.from_pretrained(tmp_path / "np").dtype == torch.float16
