@@ -162,6 +162,10 @@ class SqueezeBertConfig:
             if self.pad_token_id is not None:
                 raise ConfigError(f"pad_token_id must be in [0, vocab_size={self.vocab_size}), "
                                   f"got {_short(self.pad_token_id)}")
+        if not isinstance(self.id2label, dict) or not isinstance(self.label2id, dict):
+            raise ConfigError("id2label and label2id must be dicts")
+        self.id2label = _id2label(self.id2label)             # set since construction: checked like a given one
+        _label2id(self.label2id)
         n = parameter_count(self)
         if n > MAX_PARAMETERS:
             raise ConfigError(f"these sizes make a model of {n:,} parameters, more than the {MAX_PARAMETERS:,} "
@@ -382,6 +386,8 @@ def _id2label(value):
             index = None
         if index is None:
             raise ConfigError(f"id2label keys must be integers (or strings of integers), got {_short(key)}")
+        if not 0 <= index < MAX_SIZES["num_labels"]:
+            raise ConfigError(f"id2label keys are class indices in [0, {MAX_SIZES['num_labels']:,}), got {_short(key)}")
         if not isinstance(label, _LABEL_TYPES):
             raise ConfigError(f"id2label[{_short(key)}] must be a label name (a string), got {_short(label)}")
         result[index] = label
@@ -428,6 +434,8 @@ def _plain_key(key, where):
 
 
 def _short(value):
+    if isinstance(value, int) and value.bit_length() > 200:     # repr of a 4300+ digit int raises ValueError
+        return f"an integer of {len(format(value, 'x'))} hex digits"
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 

@@ -256,3 +256,25 @@ def test_keys_named_like_parameters(tmp_path):
     config = SqueezeBertConfig.from_pretrained(tmp_path)
     assert (config.self, config.d, config.path, config.cls) == (1, 2, 3, 4)
     assert SqueezeBertConfig.from_dict(config.to_dict()) == config
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"vocab_size": 10**5000}, "vocab_size must be at most 1,048,576, got an integer of 4153 hex digits"),
+    ({"id2label": {10**5000: "a"}}, r"id2label keys are class indices in \[0, 131,072\)"),
+    ({"id2label": {-1: "a"}}, r"id2label keys are class indices in \[0, 131,072\), got -1"),
+    ({"num_labels": 2**64}, "num_labels must be at most"),
+])
+def test_huge_python_ints_in_kwargs(kwargs, match):
+    """repr() of an int of more than 4300 digits raises ValueError: the message must not try it."""
+    _refused_cheaply(lambda: SqueezeBertConfig(**kwargs), match)
+
+
+def test_label_maps_set_after_construction_are_validated():
+    config = SqueezeBertConfig()
+    config.id2label = {"x": "a"}
+    with pytest.raises(ConfigError, match="id2label keys must be integers"):
+        config.validate()
+    config.id2label = {0: "a"}
+    config.label2id = {"a": None}
+    with pytest.raises(ConfigError, match="label2id"):
+        config.validate()
