@@ -11,6 +11,7 @@ import copy
 import logging
 import os
 import warnings
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -77,6 +78,10 @@ class SqueezeBertPreTrainedModel(Module):
         """The loading rules shared by building (`rng` given: missing weights are initialised from it) and
         `load_state_dict` (`rng` None: missing weights keep their values). With `ignore_mismatched_sizes`, a weight
         whose shape differs from the model's is dropped and initialised like a missing one (transformers' option)."""
+        if not isinstance(state_dict, Mapping) or not all(isinstance(key, str) for key in state_dict):
+            raise CheckpointError(f"a state dict maps parameter names (strings) to arrays; got a "
+                                  f"{type(state_dict).__name__}" + (" with non-string keys"
+                                                                     if isinstance(state_dict, Mapping) else ""))
         expected = self.state_dict()
         mapped, unexpected = map_keys(state_dict, expected.keys())
         mismatched = [(k, tuple(np.shape(v)), tuple(expected[k].shape)) for k, v in mapped.items()

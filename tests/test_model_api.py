@@ -355,3 +355,11 @@ def test_save_pretrained_unsupported_dtype_is_our_error(tmp_path, dtype):
     assert not (tmp_path / "out").exists()
     model.save_pretrained(tmp_path / "np", dtype=np.float16)          # a NumPy dtype is understood
     assert transformers.SqueezeBertModel.from_pretrained(tmp_path / "np").dtype == torch.float16
+
+
+@pytest.mark.parametrize("state_dict", [[("embeddings.word_embeddings.weight", np.zeros((99, 32)))], {0: np.zeros(3)},
+                                        "model.safetensors"])
+def test_state_dict_that_is_not_one(state_dict):
+    config = SqueezeBertConfig(**TINY_SQUEEZEBERT)
+    with pytest.raises(CheckpointError, match="a state dict maps parameter names"):
+        SqueezeBertModel.from_pretrained(None, config=config, state_dict=state_dict)
