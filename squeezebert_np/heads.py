@@ -190,7 +190,7 @@ def _flatten_choices(value, name, shape, trailing=0):
     """[N, choices, W(, C)] -> [N * choices, W(, C)], checking that every input has the same choices."""
     if value is None:
         return None
-    a = np.asarray(value)
+    a = _as_array(value, name)
     if a.ndim != 3 + trailing or tuple(a.shape[:3]) != tuple(shape):
         raise InvalidInputError(f"{name} must have shape [batch, num_choices, seq{', hidden' if trailing else ''}] "
                                 f"= {tuple(shape)}{' + (hidden,)' if trailing else ''}, got {a.shape}")
@@ -208,7 +208,7 @@ class SqueezeBertForMultipleChoice(_HeadModel):
         first = input_ids if input_ids is not None else inputs_embeds
         if first is None:
             raise InvalidInputError("give exactly one of input_ids or inputs_embeds (got neither)")
-        first = np.asarray(first)
+        first = _as_array(first, "input_ids" if input_ids is not None else "inputs_embeds")
         if first.ndim != (3 if input_ids is not None else 4):
             raise InvalidInputError(f"{'input_ids' if input_ids is not None else 'inputs_embeds'} must have shape "
                                     f"[batch, num_choices, seq{'' if input_ids is not None else ', hidden'}], "

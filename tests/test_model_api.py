@@ -363,3 +363,12 @@ def test_state_dict_that_is_not_one(state_dict):
     config = SqueezeBertConfig(**TINY_SQUEEZEBERT)
     with pytest.raises(CheckpointError, match="a state dict maps parameter names"):
         SqueezeBertModel.from_pretrained(None, config=config, state_dict=state_dict)
+
+
+def test_ragged_multiple_choice_inputs_get_our_error():
+    from squeezebert_np import SqueezeBertForMultipleChoice
+    model = SqueezeBertForMultipleChoice(SqueezeBertConfig(**TINY_SQUEEZEBERT))
+    with pytest.raises(InvalidInputError, match="input_ids must be a rectangular array"):
+        model([[[2, 5, 3], [2, 3]]])
+    with pytest.raises(InvalidInputError, match="attention_mask must be a rectangular array"):
+        model([[[2, 5, 3], [2, 6, 3]]], attention_mask=[[[1, 1, 1], [1, 1]]])
