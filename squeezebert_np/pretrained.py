@@ -143,7 +143,8 @@ class SqueezeBertPreTrainedModel(Module):
 
         As in transformers: keywords that are config fields (e.g. num_labels=5) change the config read from the
         folder, and any other keyword is refused (UnexpectedArgumentError, a TypeError); with `config=` given, every
-        extra keyword is refused. The model gets a copy of `config`. `state_dict` (a dict of arrays) is used instead
+        extra keyword is refused. `dtype` (or v4's `torch_dtype`) may be "auto" or float32, what we compute in;
+        anything else is refused. The model gets a copy of `config`. `state_dict` (a dict of arrays) is used instead
         of the folder's weight files; `from_pretrained(None, config=..., state_dict=...)` needs no folder at all.
         `ignore_mismatched_sizes=True` re-initialises weights whose shape differs from the config's (a classifier
         for another number of labels) and names them in a warning. `output_loading_info=True` returns
@@ -152,6 +153,10 @@ class SqueezeBertPreTrainedModel(Module):
         """
         from .checkpoint.files import load_weights
         from .config import SqueezeBertConfig
+        for name in ("dtype", "torch_dtype"):                # transformers' dtype option: float32 is what we compute in
+            if name in kwargs and not _is_float32(kwargs.pop(name)):
+                raise ConfigError(f"{name}: squeezebert_np computes in float32 only (fp16/bf16 checkpoints are "
+                                  "upcast on load); pass dtype='float32' or 'auto', or leave it out")
         where = dict(revision=revision, cache_dir=cache_dir, local_files_only=local_files_only, token=token)
         path = pretrained_model_name_or_path
         if path is None and (config is None or state_dict is None):
@@ -299,6 +304,11 @@ class SqueezeBertPreTrainedModel(Module):
         os.makedirs(directory, exist_ok=True)
         save_safetensors(tensors, os.path.join(directory, "model.safetensors"), metadata={"format": "pt"})
         write_text_atomically(os.path.join(directory, "config.json"), config_json)
+
+
+def _is_float32(dtype):
+    """"auto", "float32", "torch.float32", torch.float32 or np.float32: what from_pretrained's dtype may say."""
+    return str(dtype).removeprefix("torch.") in ("auto", "float32", "<class 'numpy.float32'>")
 
 
 def resized_rows(weight, n, rng, mean_resizing, std):  # [V, C] -> [n, C]

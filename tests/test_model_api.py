@@ -372,3 +372,15 @@ def test_ragged_multiple_choice_inputs_get_our_error():
         model([[[2, 5, 3], [2, 3]]])
     with pytest.raises(InvalidInputError, match="attention_mask must be a rectangular array"):
         model([[[2, 5, 3], [2, 6, 3]]], attention_mask=[[[1, 1, 1], [1, 1]]])
+
+
+def test_dtype_option_float32_or_refused(tmp_path):
+    """transformers code passes dtype=torch.float32 or "auto": accepted (we compute in float32); float16 refused."""
+    theirs = transformers_model("SqueezeBertForSequenceClassification", tmp_path)
+    for dtype in ("auto", "float32", torch.float32, np.float32):
+        model = SqueezeBertForSequenceClassification.from_pretrained(tmp_path, dtype=dtype)
+        assert np.max(np.abs(logits_of(model) - logits_of(theirs))) < 1e-5
+    assert SqueezeBertForSequenceClassification.from_pretrained(tmp_path, torch_dtype="float32").num_labels == 2
+    for dtype in ("float16", torch.bfloat16, np.float64):
+        with pytest.raises(ConfigError, match="float32 only"):
+            SqueezeBertForSequenceClassification.from_pretrained(tmp_path, dtype=dtype)
