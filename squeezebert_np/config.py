@@ -372,8 +372,9 @@ _LABEL_TYPES = (str, int, float, bool)
 
 
 def _id2label(value):
-    """{int id: label}: keys are ints or strings of ints (JSON keys are strings); labels are kept as given, as
-    transformers keeps them, if they are JSON scalars."""
+    """{int id: label name}: keys are ints or strings of ints (JSON keys are strings), class indices; labels are
+    JSON scalars, kept as strings (transformers keeps a number as a number; every user of the names here, e.g. nli,
+    expects strings)."""
     if not _as_mapping("id2label", value):       # transformers makes a model of 0 labels from it
         raise ConfigError("id2label is empty: a model needs at least one label")
     result = {}
@@ -390,7 +391,7 @@ def _id2label(value):
             raise ConfigError(f"id2label keys are class indices in [0, {MAX_SIZES['num_labels']:,}), got {_short(key)}")
         if not isinstance(label, _LABEL_TYPES):
             raise ConfigError(f"id2label[{_short(key)}] must be a label name (a string), got {_short(label)}")
-        result[index] = label
+        result[index] = str(label)
     return result
 
 
