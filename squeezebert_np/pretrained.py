@@ -96,6 +96,8 @@ class SqueezeBertPreTrainedModel(Module):
             del mapped[key]
         untied = resolve_ties(mapped, self._tied_weights_keys, self.config.tie_word_embeddings)
         mismatched_names = {k for k, _, _ in mismatched}
+        if self.config.tie_word_embeddings:               # a tied copy of a mismatched weight follows it (transformers)
+            mismatched_names |= {t for t, source in self._tied_weights_keys.items() if source in mismatched_names}
         to_init = [k for k in expected if k not in mapped]
         missing = [k for k in to_init if k not in mismatched_names]
         if strict and (missing or unexpected):

@@ -384,3 +384,18 @@ def test_dtype_option_float32_or_refused(tmp_path):
     for dtype in ("float16", torch.bfloat16, np.float64):
         with pytest.raises(ConfigError, match="float32 only"):
             SqueezeBertForSequenceClassification.from_pretrained(tmp_path, dtype=dtype)
+
+
+def test_ignore_mismatched_vocab_size_as_transformers(tmp_path):
+    """vocab_size changed: the word embeddings and the MLM bias are re-initialised (their tied decoder copies
+    follow them and are not called missing), the same sets as transformers reports."""
+    transformers_model("SqueezeBertForMaskedLM", tmp_path)
+    _, theirs = transformers.SqueezeBertForMaskedLM.from_pretrained(
+        tmp_path, vocab_size=120, ignore_mismatched_sizes=True, output_loading_info=True)
+    with pytest.warns(UserWarning, match="another shape"):
+        model, ours = SqueezeBertForMaskedLM.from_pretrained(tmp_path, vocab_size=120, ignore_mismatched_sizes=True,
+                                                             output_loading_info=True)
+    assert ours["missing_keys"] == theirs["missing_keys"] == set()
+    assert ours["mismatched_keys"] == {(k, tuple(a), tuple(b)) for k, a, b in theirs["mismatched_keys"]}
+    assert model.cls.predictions.decoder.weight is model.get_input_embeddings().weight
+    assert model.get_input_embeddings().weight.shape == (120, 32) and logits_of(model).shape == (2, 5, 120)
