@@ -40,6 +40,17 @@ class _HeadModel(SqueezeBertPreTrainedModel):
         return out if _flag(return_dict, self.config.return_dict) else out.to_tuple()
 
 
+def _as_array(value, name):
+    """`np.asarray(value)`, or InvalidInputError naming `name` if it is ragged or not numbers."""
+    try:
+        a = np.asarray(value)
+    except ValueError:                                                 # ragged nested lists
+        raise InvalidInputError(f"{name} must be a rectangular array; got ragged nested lists") from None
+    if a.dtype == object:
+        raise InvalidInputError(f"{name} must be a rectangular array of numbers; got ragged or mixed values")
+    return a
+
+
 def _labels(labels, name, shape, kinds="iu"):
     """Labels as an array of the expected shape and dtype kind, or a clear error."""
     a = _as_array(labels, name)
@@ -47,16 +58,6 @@ def _labels(labels, name, shape, kinds="iu"):
         raise InvalidInputError(f"{name} must be {'integers' if kinds == 'iu' else 'numbers'}, got dtype {a.dtype}")
     if tuple(a.shape) != tuple(shape):
         raise InvalidInputError(f"{name} must have shape {tuple(shape)}, got {a.shape}")
-    return a
-
-
-def _as_array(value, name):
-    try:
-        a = np.asarray(value)
-    except ValueError:                                                 # ragged nested lists
-        raise InvalidInputError(f"{name} must be a rectangular array; got ragged nested lists") from None
-    if a.dtype == object:
-        raise InvalidInputError(f"{name} must be a rectangular array of numbers; got ragged or mixed values")
     return a
 
 
