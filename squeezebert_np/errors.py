@@ -82,3 +82,9 @@ class CourseError(SqueezeBertError, OSError):
 
 class ExerciseError(SqueezeBertError, ValueError):
     """`exercises.check` was asked for an exercise that does not exist (the message lists those that do)."""
+
+
+# ---- calls ----
+
+class UnexpectedArgumentError(SqueezeBertError, TypeError):
+    """A keyword argument the function does not take (a TypeError, as Python and transformers raise it)."""

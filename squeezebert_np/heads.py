@@ -78,9 +78,20 @@ class _HeadModel(SqueezeBertPreTrainedModel):
         return out if _flag(return_dict, self.config.return_dict) else out.to_tuple()
 
 
+def _as_array(value, name):
+    """`np.asarray(value)`, or InvalidInputError naming `name` if it is ragged or not numbers."""
+    try:
+        a = np.asarray(value)
+    except ValueError:                                                 # ragged nested lists
+        raise InvalidInputError(f"{name} must be a rectangular array; got ragged nested lists") from None
+    if a.dtype == object:
+        raise InvalidInputError(f"{name} must be a rectangular array of numbers; got ragged or mixed values")
+    return a
+
+
 def _labels(labels, name, shape, kinds="iu"):
     """Labels as an array of the expected shape and dtype kind, or a clear error."""
-    a = np.asarray(labels)
+    a = _as_array(labels, name)
     if a.dtype.kind not in kinds:
         raise InvalidInputError(f"{name} must be {'integers' if kinds == 'iu' else 'numbers'}, got dtype {a.dtype}")
     if tuple(a.shape) != tuple(shape):
@@ -98,10 +109,16 @@ def _class_labels(labels, name, shape, num_classes):
     """Integer class labels in [0, num_classes), or -100 (ignored, as torch's CrossEntropyLoss default).
 
     transformers flattens labels with .view(-1), so any shape with the right number of elements is accepted."""
-    a = np.asarray(labels)
+    a = _as_array(labels, name)
     if a.size == int(np.prod(shape)) and a.shape != tuple(shape):
         a = a.reshape(shape)
-    a = _labels(a, name, shape).astype(np.int64)
+    a = _labels(a, name, shape)
+    if a.dtype.kind == "u":          # checked before the cast: 2**64 - 100 must not wrap to -100 (ignored)
+        bad = a >= num_classes
+        if bad.any():
+            raise InvalidInputError(f"{name} must be class indices in [0, {num_classes}) or -100 (ignored), "
+                                    f"found {int(a[bad][0])}")
+    a = a.astype(np.int64)
     bad = (a != -100) & ((a < 0) | (a >= num_classes))
     if bad.any():
         raise InvalidInputError(f"{name} must be class indices in [0, {num_classes}) or -100 (ignored), "
@@ -155,6 +172,13 @@ class SqueezeBertForMaskedLM(_HeadModel):
     def _build_head(self, config):
         self.cls = SqueezeBertOnlyMLMHead(config)
 
+    def get_output_embeddings(self):
+        return self.cls.predictions.decoder
+
+    def set_output_embeddings(self, new_embeddings):   # transformers: the head's bias follows the decoder's
+        self.cls.predictions.decoder = new_embeddings
+        self.cls.predictions.bias = new_embeddings.bias
+
     def __call__(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
                  inputs_embeds=None, labels=None, output_attentions=None, output_hidden_states=None, return_dict=None):
         base = self._run_base(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
@@ -194,7 +218,7 @@ def sequence_classification_loss(config, logits, labels, with_grad=False):
     """transformers' rule: problem_type inferred from num_labels and the labels' dtype, then set on the config
     for good (later calls keep the first choice, a quirk kept for parity), or honoured when already set.
     With `with_grad`, returns (loss, dloss/dlogits)."""
-    labels = np.asarray(labels)
+    labels = _as_array(labels, "labels")
     if config.problem_type is None:
         if config.num_labels == 1:
             config.problem_type = "regression"
@@ -254,7 +278,7 @@ def _flatten_choices(value, name, shape, trailing=0):
     """[N, choices, W(, C)] -> [N * choices, W(, C)], checking that every input has the same choices."""
     if value is None:
         return None
-    a = np.asarray(value)
+    a = _as_array(value, name)
     if a.ndim != 3 + trailing or tuple(a.shape[:3]) != tuple(shape):
         raise InvalidInputError(f"{name} must have shape [batch, num_choices, seq{', hidden' if trailing else ''}] "
                                 f"= {tuple(shape)}{' + (hidden,)' if trailing else ''}, got {a.shape}")
@@ -284,7 +308,7 @@ class SqueezeBertForMultipleChoice(_HeadModel):
         first = input_ids if input_ids is not None else inputs_embeds
         if first is None:
             raise InvalidInputError("give exactly one of input_ids or inputs_embeds (got neither)")
-        first = np.asarray(first)
+        first = _as_array(first, "input_ids" if input_ids is not None else "inputs_embeds")
         if first.ndim != (3 if input_ids is not None else 4):
             raise InvalidInputError(f"{'input_ids' if input_ids is not None else 'inputs_embeds'} must have shape "
                                     f"[batch, num_choices, seq{'' if input_ids is not None else ', hidden'}], "
@@ -337,11 +361,14 @@ class SqueezeBertForTokenClassification(_HeadModel):
 
 
 def _positions(value, name, n):
-    a = _labels(value, name, np.shape(value), kinds="iu")
+    a = _as_array(value, name)
+    a = _labels(a, name, a.shape, kinds="iu")
     if a.ndim == 2 and a.shape[1] == 1:
         a = a[:, 0]                                                    # transformers squeezes a trailing 1
     if a.shape != (n,):
-        raise InvalidInputError(f"{name} must have shape ({n},) or ({n}, 1), got {np.shape(value)}")
+        raise InvalidInputError(f"{name} must have shape ({n},) or ({n}, 1), got {a.shape}")
+    if a.dtype.kind == "u":                                            # no wrap to negative: clamped high, as torch
+        a = np.minimum(a, np.iinfo(np.int64).max)
     return a.astype(np.int64)
 
 

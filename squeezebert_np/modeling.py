@@ -294,7 +294,8 @@ def check_inputs(config, input_ids=None, attention_mask=None, token_type_ids=Non
         raise InvalidInputError("the batch is empty (batch size 0)")
     if w == 0:
         raise InvalidInputError("the sequences are empty (length 0)")
-    if position_ids is None and w > config.max_position_embeddings:
+    # checked with explicit position_ids too: the attention scores take N * heads * W * W floats, whatever the ids
+    if w > config.max_position_embeddings:
         raise InvalidInputError(f"sequence length {w} is longer than max_position_embeddings "
                                 f"({config.max_position_embeddings}); truncate the input (tokenizer: truncation=True, "
                                 f"max_length={config.max_position_embeddings})")
@@ -326,6 +327,7 @@ class SqueezeBertModel(SqueezeBertPreTrainedModel):
     In train mode (`model.train()`) dropout is on, drawn from `model.dropout_rng` (np.random.default_rng(seed)).
     """
     def __init__(self, config, state_dict=None, *, seed=0):
+        config.validate()                    # a field changed since the config was made: checked before building
         self.config = config
         self.embeddings = SqueezeBertEmbeddings(config)
         self.encoder = SqueezeBertEncoder(config)

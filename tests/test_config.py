@@ -140,3 +140,141 @@ def test_num_labels_override_regenerates_saved_labels(tmp_path):
     transformers = pytest.importorskip("transformers")
     theirs = transformers.SqueezeBertConfig.from_pretrained(tmp_path, num_labels=5)
     assert theirs.id2label == config.id2label
+
+
+# ---- hostile config.json (issue 15): our error, before anything is allocated, in bounded time ----
+
+def _refused_cheaply(make, match):
+    """`make()` raises ConfigError matching `match`, having allocated under 4 MB (tracemalloc's peak)."""
+    import tracemalloc
+    tracemalloc.start()
+    try:
+        with pytest.raises(ConfigError, match=match):
+            make()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * 2**20
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"num_labels": 2**31}, "num_labels must be at most 131,072"),
+    ({"num_hidden_layers": 10**7}, "num_hidden_layers must be at most 1,024"),
+    ({"vocab_size": 10**8}, "vocab_size must be at most 1,048,576"),
+    ({"max_position_embeddings": 10**30}, "max_position_embeddings must be at most"),
+    ({"hidden_size": 2**15, "embedding_size": 2**15}, "hidden_size must be at most 16,384"),
+    ({"vocab_size": 2**20, "hidden_size": 2**14, "embedding_size": 2**14, "num_attention_heads": 16},
+     "parameters, more than the 2,147,483,648"),
+    ({"id2label": {str(i): "x" for i in range(2**17 + 1)}}, "id2label has 131,073 entries"),
+])
+def test_sizes_are_bounded_before_allocation(kwargs, match):
+    _refused_cheaply(lambda: SqueezeBertConfig(**kwargs), match)
+
+
+def test_the_bounds_themselves_are_accepted():
+    config = SqueezeBertConfig(vocab_size=2**20, num_hidden_layers=2, hidden_size=64, embedding_size=64,
+                               num_attention_heads=4, intermediate_size=2**16, max_position_embeddings=2**17,
+                               type_vocab_size=2**10, num_labels=2**17)
+    assert config.num_labels == 2**17 and len(config.label2id) == 2**17
+
+
+@pytest.mark.parametrize("text,match", ids=lambda v: repr(v)[:40] if isinstance(v, (str, bytes)) else None,
+                         argvalues=[
+    ("[" * 100_000, "nests lists or objects more than 32 deep"),
+    ('{"a": "' + "[" * 100 + '", "b": [[{}]]}', "no error: brackets inside strings do not count"),
+    ('{"vocab_size": ' + "9" * 5000 + "}", "not valid JSON"),
+    ('{"my_note": ' + "[" * 100 + "]" * 100 + "}", "nests lists or objects more than 32 deep"),
+    ('{"hidden_act": ["gelu"]}', "hidden_act"),
+    ('{"validate": 1}', "'validate' is not allowed"),
+    ('{"_extra_keys": ["vocab_size"]}', "'_extra_keys' is not allowed"),
+    ('{"__dict__": {}}', "'__dict__' is not allowed"),
+    ('{"__class__": "x"}', "'__class__' is not allowed"),
+    ('{"to_dict": 1}', "'to_dict' is not allowed"),
+    ('{"id2label": {"x": "a"}}', "id2label keys must be integers"),
+    ('{"id2label": "abc"}', "id2label must be a dict"),
+    ('{"id2label": {"0": ["a"]}}', r"id2label\['0'\] must be a label name"),
+    ('{"id2label": {"0": "a"}, "label2id": {"a": null}}', r"label2id\['a'\] must be an integer"),
+    ('{"id2label": {"0": "a"}, "label2id": {"a": [0]}}', r"label2id\['a'\] must be an integer"),
+    ('{"label2id": [["a", 0]]}', "label2id must be a dict"),
+    ('{"num_labels": "3", "id2label": {"0": "a"}}', "num_labels must be a positive integer"),
+    ('{"num_labels": 1e400}', "num_labels must be a positive integer"),
+    ('{"layer_norm_eps": Infinity}', "layer_norm_eps must be a positive finite number"),
+    ('{"initializer_range": NaN}', "initializer_range must be a positive finite number"),
+    ('{"tie_word_embeddings": "false"}', "tie_word_embeddings must be true or false"),
+    ('{"model_type": ["squeezebert"]}', "model_type"),
+    ('"squeezebert"', "JSON object"),
+    (b"\xff\xfe{}", "not UTF-8"),
+])
+def test_hostile_config_files_get_our_error(tmp_path, text, match):
+    path = tmp_path / "config.json"
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    if match.startswith("no error"):
+        assert SqueezeBertConfig.from_pretrained(tmp_path).b == [[{}]]
+        return
+    _refused_cheaply(lambda: SqueezeBertConfig.from_pretrained(tmp_path), match)
+
+
+def test_underscore_keys_of_real_configs_are_kept(tmp_path):
+    """transformers writes keys such as `_name_or_path`; only our own internals and dunders are refused."""
+    (tmp_path / "config.json").write_text('{"_name_or_path": "x", "transformers_version": "5.24.0"}')
+    config = SqueezeBertConfig.from_pretrained(tmp_path)
+    assert config._name_or_path == "x" and config.to_dict()["_name_or_path"] == "x"
+
+
+def test_missing_file_or_directory_as_config_path(tmp_path):
+    with pytest.raises(ConfigError, match="no config file at"):
+        SqueezeBertConfig.from_json_file(tmp_path / "absent.json")
+    with pytest.raises(ConfigError, match="is a directory"):
+        SqueezeBertConfig.from_json_file(tmp_path)
+    from squeezebert_np.errors import SqueezeBertError
+    with pytest.raises(SqueezeBertError):                  # a folder without config.json: the hub's error type
+        SqueezeBertConfig.from_pretrained(tmp_path)
+
+
+def test_config_file_path_and_size_limit(tmp_path):
+    """from_pretrained also takes the path of a config file, as transformers does; more than 16 MiB is refused."""
+    path = tmp_path / "my_config.json"
+    path.write_text('{"num_labels": 3}')
+    transformers = pytest.importorskip("transformers")
+    assert SqueezeBertConfig.from_pretrained(path).num_labels == 3 == \
+        transformers.SqueezeBertConfig.from_pretrained(path).num_labels
+    path.write_text('{"my_note": "' + "x" * (16 * 2**20) + '"}')
+    with pytest.raises(ConfigError, match="larger than 16 MiB"):
+        SqueezeBertConfig.from_pretrained(path)
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
+def test_endless_file_as_config_path():
+    """/dev/zero never ends: refused as not a regular file instead of read until memory runs out."""
+    _refused_cheaply(lambda: SqueezeBertConfig.from_json_file("/dev/zero"), "not a regular file")
+
+
+def test_keys_named_like_parameters(tmp_path):
+    """A key named `self`, `d` or `path` (the methods' own parameter names) is an ordinary unknown key, not a
+    TypeError from a clash of arguments."""
+    (tmp_path / "config.json").write_text('{"self": 1, "d": 2, "path": 3, "cls": 4}')
+    config = SqueezeBertConfig.from_pretrained(tmp_path)
+    assert (config.self, config.d, config.path, config.cls) == (1, 2, 3, 4)
+    assert SqueezeBertConfig.from_dict(config.to_dict()) == config
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"vocab_size": 10**5000}, "vocab_size must be at most 1,048,576, got an integer of 4153 hex digits"),
+    ({"id2label": {10**5000: "a"}}, r"id2label keys are class indices in \[0, 131,072\)"),
+    ({"id2label": {-1: "a"}}, r"id2label keys are class indices in \[0, 131,072\), got -1"),
+    ({"num_labels": 2**64}, "num_labels must be at most"),
+])
+def test_huge_python_ints_in_kwargs(kwargs, match):
+    """repr() of an int of more than 4300 digits raises ValueError: the message must not try it."""
+    _refused_cheaply(lambda: SqueezeBertConfig(**kwargs), match)
+
+
+def test_label_maps_set_after_construction_are_validated():
+    config = SqueezeBertConfig()
+    config.id2label = {"x": "a"}
+    with pytest.raises(ConfigError, match="id2label keys must be integers"):
+        config.validate()
+    config.id2label = {0: "a"}
+    config.label2id = {"a": None}
+    with pytest.raises(ConfigError, match="label2id"):
+        config.validate()

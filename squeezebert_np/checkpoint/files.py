@@ -74,12 +74,13 @@ def merge_shards(weight_map, shards, index_path):
     return merged
 
 
-def load_weights(path_or_repo_id, *, revision=None, cache_dir=None, local_files_only=False, token=None):
+def load_weights(path_or_repo_id, *, revision=None, cache_dir=None, local_files_only=False, token=None, subfolder=""):
     """The state dict of a model folder or hub repo: `(state_dict, paths of the files read)`.
 
     Looks for the files of `WEIGHTS_FILES` in that order through `hub.cached_file`, so a local folder and a
     hub repo id (downloaded into the Hugging Face cache) work alike. A path to a single weights file is read as
-    is. For a sharded checkpoint the paths are the index, then the shards.
+    is. For a sharded checkpoint the paths are the index, then the shards. `subfolder`: the files are in that
+    folder of the directory or repo.
     """
     from .. import hub  # the hub imports heavier things and is needed only here
 
@@ -87,6 +88,8 @@ def load_weights(path_or_repo_id, *, revision=None, cache_dir=None, local_files_
         return read_checkpoint_file(path_or_repo_id), [os.fspath(path_or_repo_id)]
 
     def fetch(filename):
+        if subfolder:
+            filename = f"{subfolder.strip('/')}/{filename}"
         return hub.cached_file(path_or_repo_id, filename, revision=revision, cache_dir=cache_dir,
                                local_files_only=local_files_only, token=token, missing_ok=True)
 
@@ -108,7 +111,8 @@ def load_weights(path_or_repo_id, *, revision=None, cache_dir=None, local_files_
                 raise CheckpointError(f"{path} lists the shard {shard}, which is missing from {path_or_repo_id}")
         shards = {shard: read_checkpoint_file(shard_path) for shard, shard_path in shard_paths.items()}
         return merge_shards(weight_map, shards, path), [path, *shard_paths.values()]
-    looked = f"no weights in {path_or_repo_id}: looked for {', '.join(WEIGHTS_FILES)}"
+    where = f"{path_or_repo_id} (subfolder {subfolder!r})" if subfolder else path_or_repo_id
+    looked = f"no weights in {where}: looked for {', '.join(WEIGHTS_FILES)}"
     if unreachable is not None:
         raise LocalEntryNotFoundError(f"{looked}; {unreachable}")
     offline = "local_files_only=True" if local_files_only else hub.offline_reason()

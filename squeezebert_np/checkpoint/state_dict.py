@@ -33,6 +33,13 @@ class LoadingInfo:
     unexpected_keys: list = field(default_factory=list)    # in the file, not used by this model
     untied_keys: list = field(default_factory=list)        # tied in the model, stored with different values
     files: list = field(default_factory=list)              # the checkpoint files read
+    mismatched_keys: list = field(default_factory=list)    # (key, checkpoint shape, model shape): re-initialised
+
+    def to_dict(self):
+        """transformers' form: {"missing_keys": set, "unexpected_keys": set, "mismatched_keys": set of
+        (key, checkpoint shape, model shape), "error_msgs": list}."""
+        return {"missing_keys": set(self.missing_keys), "unexpected_keys": set(self.unexpected_keys),
+                "mismatched_keys": set(self.mismatched_keys), "error_msgs": []}
 
 
 def rename_legacy(key):
