@@ -108,7 +108,7 @@ class Module:
 
 
 def prefixed(prefix, grads):
-    """{name: gradient} of a sub-module -> the same keyed from its parent ("query.weight" -> "attention.query.weight")."""
+    """{name: gradient} of a sub-module, keyed from its parent: "query.weight" -> "attention.query.weight"."""
     return {prefix + name: g for name, g in grads.items()}
 
 

@@ -3,10 +3,11 @@ torch autograd.
 
 cs231n's `rel_error(x, y) = max |x - y| / max(1e-8, |x| + |y|)`, element by element. The central difference is
 cs231n's with a fourth-order stencil, (-f(x+2h) + 8 f(x+h) - 8 f(x-h) + f(x-2h)) / 12h with h = 1e-3: truncation
-~h^4 f^(5)/30 ~ 1e-14 and rounding ~eps |f| / h ~ 1e-13 per output (outputs are differenced before the sum), so even entries of the gradient near 1e-4 meet
-1e-7 (the two-point formula, truncation h^2 vs rounding 1/h, cannot reach that for the small entries attention
-has). The inputs avoid tiny entries (saturated tails of tanh or GELU, sigmoids of huge logits), where a relative
-error of a difference quotient means nothing; those are checked against torch.
+~h^4 f^(5)/30 ~ 1e-14 and rounding ~eps |f| / h ~ 1e-13 per output (outputs are differenced before the sum), so
+even entries of the gradient near 1e-4 meet 1e-7 (the two-point formula, truncation h^2 against rounding 1/h,
+cannot reach that for the small entries attention has). The inputs avoid tiny entries (saturated tails of tanh or
+GELU, sigmoids of huge logits), where a relative error of a difference quotient means nothing; those are checked
+against torch.
 """
 import math
 

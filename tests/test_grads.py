@@ -53,7 +53,8 @@ def assert_grads_match(grads, loss, theirs, torch_loss, dtype):
     for name, g in expected.items():
         assert grads[name].shape == g.shape and grads[name].dtype == dtype, name
         err = np.abs(grads[name] - g).max()
-        assert err <= rel * max(np.abs(g).max(), FLOOR[dtype] * scale), f"{name}: {err:.3e} vs max {np.abs(g).max():.3e}"
+        tol = rel * max(np.abs(g).max(), FLOOR[dtype] * scale)
+        assert err <= tol, f"{name}: {err:.3e} vs max {np.abs(g).max():.3e}"
 
 
 def head_targets(head, cfg, inp, rng, data):
