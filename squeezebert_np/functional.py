@@ -307,7 +307,8 @@ def cross_entropy_forward(logits, labels, ignore_index=-100):  # [M, K], [M] int
 
 
 def cross_entropy_backward(dloss, cache):  # [], cache -> dlogits [M, K]
-    """dlogits = (softmax - onehot(label)) / n_kept on the kept rows, 0 on ignored ones (all ignored: all 0)."""
+    """dlogits = (softmax - onehot(label)) / n_kept on the kept rows, 0 on ignored ones (all ignored: all 0, as
+    torch, whose loss is then NaN)."""
     logp, keep, labels, shape = cache
     dlogits = np.zeros(shape, logp.dtype)
     d = np.exp(logp)                                           # softmax of the kept rows

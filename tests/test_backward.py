@@ -157,7 +157,7 @@ def test_losses_backward(rng):
 
 
 def test_all_ignored_cross_entropy_gives_nan_loss_and_zero_gradient():
-    """torch: the loss is NaN (0/0); we return a zero gradient rather than NaNs (nothing was kept to learn from)."""
+    """As torch (checked: cross_entropy of all-ignored rows gives a NaN loss and a zero .grad): nothing to learn from."""
     loss, cache = F.cross_entropy_forward(np.zeros((2, 3)), np.array([-100, -100]))
     assert np.isnan(loss)
     assert np.all(F.cross_entropy_backward(1.0, cache) == 0)
