@@ -22,14 +22,15 @@ U = 2.0 ** -24                     # float32 unit roundoff (half an ulp of 1.0)
 ROUNDINGS_PER_STAGE = 8
 
 
-def budget(stages, scale):
-    """The rounding-error budget of one float32 evaluation through `stages` stages at activation scale `scale`."""
-    return ROUNDINGS_PER_STAGE * stages * U * max(1.0, float(scale))
+def budget(stages, scale, floor=1.0):
+    """The rounding-error budget of one float32 evaluation through `stages` stages at scale `scale` (activations:
+    at least 1, LayerNorm's; gradients pass their own floor). A backward pass counts its stages again."""
+    return ROUNDINGS_PER_STAGE * stages * U * max(floor, float(scale))
 
 
-def between_two(stages, scale):
+def between_two(stages, scale, floor=1.0):
     """How far two float32 evaluations of the same thing may differ: each within `budget` of exact."""
-    return 2 * budget(stages, scale)
+    return 2 * budget(stages, scale, floor)
 
 
 def elementwise_bound(x, roundings):

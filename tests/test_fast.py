@@ -14,7 +14,7 @@ from squeezebert_np import fast
 from squeezebert_np import functional as F
 from squeezebert_np.synthetic import synthetic_state_dict
 
-from numerics import as_float64, assert_close, between_two, budget, stages
+from numerics import U, as_float64, assert_close, between_two, budget, stages
 
 
 def gelu_bound(exact):
@@ -327,8 +327,8 @@ def test_official_architecture_fast_equals_plain():
 # the training path: GELU and its derivative in one float32 pass, and a whole training step fast vs plain
 # ---------------------------------------------------------------------------------------------------------------
 
-GELU_GRAD_ATOL = 4e-7   # measured 2.4e-7 worst (the tail Phi(-a) carries gelu_'s 2e-7, plus one rounding of the
-                        # sum near 1: 6e-8); headroom for another float32 exp (NumPy's SIMD exp is within 1 ulp)
+GELU_GRAD_ATOL = 2e-7 + 4 * U   # the normal tail Phi(-a) carries gelu_'s approximation error (its stated 2e-7),
+                                # then exp, two products and the sum round, on values <= 1.13: 4 U
 
 
 def test_gelu_and_grad_error_bound():
@@ -359,11 +359,10 @@ def test_gelu_and_grad_threads_and_shapes(size):
 
 
 def test_training_step_fast_equals_plain():
-    """loss_and_grads with the fast GELU against the plain path (functional.py's float64-erf GELU): the same loss
-    and every gradient within 1e-5 relative to its tensor's largest entry (the GELU derivative's 4e-7, and float32
-    sums in another order, through two layers); the scale is floored at 1e-2 x the largest gradient, so that the
-    tolerance never drops below float32's eps x that gradient (the key bias's exact gradient is 0: both sides
-    return rounding noise of that size)."""
+    """loss_and_grads with the fast GELU against the plain path (functional.py's float64-erf GELU): the loss and every
+    gradient within twice the float32 budget (tests/numerics.py) of the forward's and the backward's stages, relative
+    to the tensor's largest entry, floored at 1e-2 x the largest gradient of all: some gradients are 0 in exact
+    arithmetic (the key bias's), and both sides then return rounding noise of the other gradients' size."""
     config = squeezebert_np.SqueezeBertConfig(vocab_size=50, hidden_size=32, embedding_size=32, num_hidden_layers=2,
                                               num_attention_heads=4, intermediate_size=128, q_groups=2, k_groups=2,
                                               v_groups=2, post_attention_groups=1, intermediate_groups=4,
@@ -376,9 +375,11 @@ def test_training_step_fast_equals_plain():
     loss, grads = model.loss_and_grads(**inputs)
     with fast.disable():
         plain_loss, plain = model.loss_and_grads(**inputs)
-    assert abs(loss - plain_loss) <= 1e-5 * abs(plain_loss)
+    forward = stages("logits", 0, config.num_hidden_layers)
+    assert abs(loss - plain_loss) <= between_two(forward + 1, plain_loss)
     assert grads.keys() == plain.keys()
-    scale = max(np.abs(g).max() for g in plain.values())
+    largest = max(np.abs(g).max() for g in plain.values())
     for name, g in plain.items():
         assert grads[name].dtype == np.float32
-        assert np.abs(grads[name] - g).max() <= 1e-5 * max(np.abs(g).max(), 1e-2 * scale), name
+        tol = between_two(2 * forward + 1, np.abs(g).max(), floor=1e-2 * largest)
+        assert np.abs(grads[name] - g).max() <= tol, name
