@@ -9,6 +9,7 @@ import contextlib
 import gc
 import json
 import logging
+import math
 import operator
 import os
 import re
@@ -23,6 +24,10 @@ TOKENIZER_FILE = "tokenizer.json"
 
 # transformers treats a model_max_length above this as "no limit" (tokenization_utils_base.LARGE_INTEGER)
 NO_LIMIT = int(1e20)
+VERY_LARGE_INTEGER = int(1e30)  # what transformers uses when there is no limit (tokenization_utils_base)
+# the most tokens (rows x padded length) that padding may produce in one call: a batch of 32,768 rows of 512,
+# 128 MiB per field as lists; beyond that a typo such as pad_to_multiple_of=2**40 would exhaust memory
+MAX_PADDED_TOKENS = 1 << 24
 SPECIAL_TOKEN_NAMES = ("unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
 SIDES = ("right", "left")
 
@@ -63,20 +68,39 @@ def load_vocab(vocab_file):
     return vocab
 
 
-def vocab_from_tokenizer_json(path):
-    """The token -> id map of a `tokenizer.json` (its `model.vocab`), the only part transformers v5 reads from it."""
+def read_json(path):
+    """The JSON value of a tokenizer file; any way it can be unreadable (not UTF-8, not JSON, nested too deeply
+    for Python's parser, a directory) is a TokenizerError naming the file."""
     try:
         with open(path, encoding="utf-8") as f:
-            vocab = json.load(f)["model"]["vocab"]
-    except (ValueError, KeyError, TypeError) as e:
-        raise TokenizerError(f"{path} is not a WordPiece tokenizer.json with a model.vocab map: {e!r}") from None
+            return json.load(f)
+    except RecursionError:
+        raise TokenizerError(f"{path} is nested too deeply to be read") from None
+    except UnicodeDecodeError as e:
+        raise TokenizerError(f"{path} is not UTF-8 text: {e.reason}") from None
+    except ValueError as e:
+        raise TokenizerError(f"{path} is not valid JSON: {e}") from None
+    except OSError as e:
+        raise TokenizerError(f"{path} cannot be read: {e.strerror}") from None
+
+
+def vocab_from_tokenizer_json(path):
+    """The token -> id map of a `tokenizer.json` (its `model.vocab`), the only part transformers v5 reads from it."""
+    data = read_json(path)
+    vocab = data.get("model") if isinstance(data, dict) else None
+    vocab = vocab.get("vocab") if isinstance(vocab, dict) else None
     if not isinstance(vocab, dict):
-        raise TokenizerError(f"{path}: model.vocab must map tokens to ids")
+        raise TokenizerError(f"{path} is not a WordPiece tokenizer.json: it needs a model.vocab map of tokens to ids")
     return vocab
 
 
 def check_vocab(vocab, special_tokens, source):
-    """Every special token must be in the vocabulary, and ids must be 0..n-1 (so id -> token is a list)."""
+    """Tokens must be strings and ids ints (not bools, not floats such as 101.0), every special token must be in
+    the vocabulary, and ids must be 0..n-1 (so id -> token is a list)."""
+    for token, index in vocab.items():
+        if not isinstance(token, str) or not _is_id(index):
+            raise TokenizerError(f"vocabulary {source}: each entry must map a token string to an int id, got "
+                                 f"{token!r:.40}: {index!r:.40}")
     missing = [t for t in special_tokens if t not in vocab]
     if missing:
         raise TokenizerError(f"vocabulary {source} lacks the special token(s) {', '.join(missing)}")
@@ -514,6 +538,8 @@ class TokenizerBase:
             vocab = load_vocab(self.vocab_file)
             source = self.vocab_file
         else:
+            if not isinstance(vocab, dict):
+                raise TokenizerError(f"vocab must be a dict of token -> id, not {type(vocab).__name__}")
             self.vocab_file, source = None, "dict"
             vocab = dict(vocab)
         check_vocab(vocab, self.all_special_tokens, source)
@@ -894,6 +920,8 @@ class TokenizerBase:
             target = max_length
         if target is not None and pad_to_multiple_of:
             target = -(-target // pad_to_multiple_of) * pad_to_multiple_of
+        if target is not None:
+            _check_padded_size(len(encodings), target)
 
         fields = {"input_ids": [enc[0] for enc in encodings]}
         if return_token_type_ids is not False:
@@ -1055,11 +1083,7 @@ _CONFIG_KEYS = ("do_lower_case", "strip_accents", "tokenize_chinese_chars", "mod
 
 def _settings_from_config(path):
     """The settings we understand from a `tokenizer_config.json`; special tokens may be saved as AddedToken dicts."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            config = json.load(f)
-    except ValueError as e:
-        raise TokenizerError(f"{path} is not valid JSON: {e}") from None
+    config = read_json(path)
     if not isinstance(config, dict):
         raise TokenizerError(f"{path} must hold a JSON object")
     settings = {}
@@ -1070,9 +1094,19 @@ def _settings_from_config(path):
         if key in SPECIAL_TOKEN_NAMES and isinstance(value, dict):
             value = value.get("content")
         if key == "model_max_length" and isinstance(value, float):
-            value = int(value)
+            value = _max_length_from_float(value, path)
         settings[key] = value
     return settings
+
+
+def _max_length_from_float(value, path):
+    """A `model_max_length` saved as a JSON number with a fraction or exponent: integral values are that int,
+    Infinity is "no limit" (transformers' VERY_LARGE_INTEGER, int(1e30)); NaN, -Infinity or 512.5 are refused."""
+    if value == math.inf:
+        return VERY_LARGE_INTEGER
+    if not math.isfinite(value) or not value.is_integer():
+        raise TokenizerError(f"{path}: model_max_length must be a whole number, got {value}")
+    return int(value)
 
 
 def _check_side(side, name):
@@ -1128,6 +1162,13 @@ def _ids_and_rank(token_ids):
                 return rows, 2
     raise TokenizerError(f"expected token ids (an int, a list of ints, or a list of such lists), "
                          f"got {token_ids!r:.80}")
+
+
+def _check_padded_size(rows, target):
+    """Refuse padding that would build more than MAX_PADDED_TOKENS tokens (before building anything)."""
+    if rows * target > MAX_PADDED_TOKENS:
+        raise TokenizerError(f"padding {rows} row(s) to length {target} would make {rows * target} tokens, more "
+                             f"than the {MAX_PADDED_TOKENS} allowed: check max_length and pad_to_multiple_of")
 
 
 def _pad(row, target, fill, side):
