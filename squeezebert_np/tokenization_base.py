@@ -16,6 +16,7 @@ import re
 import sys
 from importlib import resources
 
+from . import padding as padding_module
 from .errors import TokenizerError
 
 VOCAB_FILE = "vocab.txt"
@@ -965,6 +966,70 @@ class TokenizerBase:
                            f"for this model ({length} > {self.model_max_length}). Running this sequence through "
                            "the model will result in indexing errors")
             self._warned_too_long = True
+
+    # ---- padding encodings made earlier (what DataCollatorWithPadding calls) ---------------------------
+
+    def pad(self, encoded_inputs, padding=True, max_length=None, pad_to_multiple_of=None, padding_side=None,
+            return_attention_mask=None, return_tensors=None, verbose=True):
+        """Pad one encoding or a batch of them, as transformers' `pad` (see `padding.py`): `padding=True` pads to
+        the longest row, "max_length" to `max_length` (else `model_max_length`), False not at all; then up to a
+        multiple of `pad_to_multiple_of`. Only input_ids, token_type_ids, special_tokens_mask and attention_mask
+        are padded. With NumPy arrays or torch tensors as values, or return_tensors="np", fields come back as
+        NumPy arrays (transformers would give torch tensors back for torch input; this package has no torch).
+        Example: tok.pad([tok("hi"), tok("hello world")], return_tensors="np")["input_ids"].shape -> (2, 4)"""
+        fields = padding_module.as_dict_of_lists(encoded_inputs)
+        if "input_ids" not in fields:
+            raise TokenizerError(f"pad needs an 'input_ids' field, got {', '.join(map(repr, fields)) or 'none'}")
+        _check_flag(verbose, "verbose")  # transformers' pad has nothing to warn about either
+        return_attention_mask = _check_flag(return_attention_mask, "return_attention_mask", allow_none=True)
+        if return_tensors not in (None, "np"):
+            raise TokenizerError(f"return_tensors={return_tensors!r} is not supported: only 'np' (NumPy) or None")
+        if padding_side is None:
+            padding_side = self.padding_side
+        _check_side(padding_side, "padding_side")
+        pad_to_multiple_of = _check_int(pad_to_multiple_of, "pad_to_multiple_of", 1)
+        padding, _, max_length = self._resolve_strategies(padding, False, max_length, 0, None)
+        converted = {key: padding_module.to_python(value) for key, value in fields.items()}
+        fields = {key: value for key, (value, _) in converted.items()}
+        if any(was_array for _, was_array in converted.values()) and return_tensors is None:
+            return_tensors = "np"
+        make_mask = return_attention_mask is not False
+        fills = {"input_ids": self.pad_token_id, "token_type_ids": self.pad_token_type_id,
+                 "special_tokens_mask": 1, "attention_mask": 0}
+
+        ids = fields["input_ids"]
+        if not isinstance(ids, list):
+            raise TokenizerError(f"pad: input_ids must be a list of ids or of id lists, got {ids!r:.60}")
+        if not ids:  # nothing to pad (transformers returns the input)
+            if return_attention_mask:
+                fields["attention_mask"] = []
+            return BatchEncoding(padding_module.to_arrays(fields) if return_tensors else fields)
+        batched = isinstance(ids[0], list)
+        rows = ids if batched else [ids]
+        for key in padding_module.PADDED_FIELDS:
+            if key in fields:
+                values = fields[key] if batched else [fields[key]]
+                if not isinstance(values, list) or len(values) != len(rows):
+                    raise TokenizerError(f"pad: {key} has {len(values) if isinstance(values, list) else 'no'} "
+                                         f"rows but input_ids has {len(rows)}")
+                for index, row in enumerate(values):
+                    padding_module.check_ids(row, key, index if batched else None)
+        if batched and any(not isinstance(v, list) or len(v) != len(rows) for v in fields.values()):
+            bad = next(k for k, v in fields.items() if not isinstance(v, list) or len(v) != len(rows))
+            raise TokenizerError(f"pad: every field needs one value per example ({len(rows)}), {bad} does not")
+
+        target = {"longest": max(map(len, rows)), "max_length": max_length, "do_not_pad": None}[padding]
+        if target is not None and pad_to_multiple_of:
+            target = -(-target // pad_to_multiple_of) * pad_to_multiple_of
+        if target is not None:
+            _check_padded_size(len(rows), target)
+        if batched:
+            examples = [padding_module.pad_row({k: v[i] for k, v in fields.items()}, target, fills, padding_side, make_mask)
+                        for i in range(len(rows))]
+            fields = {key: [example[key] for example in examples] for key in examples[0]}
+        else:
+            fields = padding_module.pad_row(fields, target, fills, padding_side, make_mask)
+        return BatchEncoding(padding_module.to_arrays(fields) if return_tensors else fields)
 
     # ---- decoding ------------------------------------------------------------------------------------
 
