@@ -15,6 +15,7 @@ import os
 import re
 import sys
 from importlib import resources
+from typing import NamedTuple
 
 from . import padding as padding_module
 from .errors import TokenizerError
@@ -179,6 +180,73 @@ class BatchEncoding(dict):
         """The token strings of row `batch_index`, special tokens and padding included."""
         return self._row_layout("tokens", batch_index).tokens(batch_index)
 
+    # ---- positions: characters <-> tokens <-> words (question answering and NER need them) ----
+    # Called as transformers does: f(index) for a single encoding, f(batch_index, index) for a batch. Out-of-range
+    # indices give None (Rust's answer), negative ones a TokenizerError (Rust: OverflowError). `sequence_index`
+    # picks the text (0) or the text_pair (1); a row without that sequence searches all its tokens, as Rust does.
+
+    def token_to_chars(self, batch_or_token_index, token_index=None):
+        """The CharSpan(start, end) of the original text a token covers; None for [CLS], [SEP] and padding.
+        Needs SqueezeBertTokenizerFast (offsets). Example: tok("hello world").token_to_chars(2) -> (6, 11)"""
+        row, token = self._position("token_to_chars", batch_or_token_index, token_index)
+        if token >= len(row.sequence_ids) or row.sequence_ids[token] is None:
+            return None
+        return CharSpan(*row.offsets[token])
+
+    def char_to_token(self, batch_or_char_index, char_index=None, sequence_index=0):
+        """The index of the token covering character `char_index` of the text (or of the pair's second text with
+        sequence_index=1); None if no token does (a space, say). Needs SqueezeBertTokenizerFast (offsets)."""
+        row, char = self._position("char_to_token", batch_or_char_index, char_index)
+        for token in row.tokens_of(sequence_index):
+            start, end = row.offsets[token]
+            if start <= char < end:
+                return token
+        return None
+
+    def char_to_word(self, batch_or_char_index, char_index=None, sequence_index=0):
+        """The index of the word holding character `char_index` (see `word_ids`); None outside every token."""
+        row, char = self._position("char_to_word", batch_or_char_index, char_index)
+        token = self.char_to_token(row.batch_index, char, sequence_index)
+        return None if token is None else row.word_ids[token]
+
+    def token_to_word(self, batch_or_token_index, token_index=None):
+        """The word index of a token (`word_ids()[token]`); None for special tokens, padding or out of range."""
+        row, token = self._position("token_to_word", batch_or_token_index, token_index, need_offsets=False)
+        return row.word_ids[token] if token < len(row.word_ids) else None
+
+    def token_to_sequence(self, batch_or_token_index, token_index=None):
+        """0 or 1: which sequence a token belongs to (`sequence_ids()[token]`); None for special tokens, padding."""
+        row, token = self._position("token_to_sequence", batch_or_token_index, token_index, need_offsets=False)
+        return row.sequence_ids[token] if token < len(row.sequence_ids) else None
+
+    def word_to_tokens(self, batch_or_word_index, word_index=None, sequence_index=0):
+        """The TokenSpan(start, end) of the tokens of word `word_index` of a sequence; None if it has none.
+        Example: tok("unaffable cats").word_to_tokens(0) -> TokenSpan(start=1, end=4)"""
+        row, word = self._position("word_to_tokens", batch_or_word_index, word_index, need_offsets=False)
+        tokens = []
+        for t in row.tokens_of(sequence_index):  # Rust stops at the first later word (words only grow in a sequence)
+            if row.word_ids[t] is not None and row.word_ids[t] > word:
+                break
+            if row.word_ids[t] == word:
+                tokens.append(t)
+        return TokenSpan(tokens[0], tokens[-1] + 1) if tokens else None
+
+    def word_to_chars(self, batch_or_word_index, word_index=None, sequence_index=0):
+        """The CharSpan of word `word_index` of a sequence: from its first token's start to its last token's end."""
+        row, word = self._position("word_to_chars", batch_or_word_index, word_index)
+        span = self.word_to_tokens(row.batch_index, word, sequence_index)
+        return None if span is None else CharSpan(row.offsets[span.start][0], row.offsets[span.end - 1][1])
+
+    def _position(self, method, batch_or_index, index, need_offsets=True):
+        """(the row's positional facts, the index): f(i) means row 0 of a single encoding, f(b, i) row b."""
+        if index is None:
+            batch_index, index = 0, batch_or_index
+        else:
+            batch_index = batch_or_index
+        layout = self._row_layout(method, batch_index)
+        index = _check_int(index, f"{method}'s index", 0, allow_none=False)
+        return _RowFacts(layout, operator.index(batch_index), need_offsets), index
+
     def _row_layout(self, method, batch_index):
         """The call's layout, once `batch_index` is checked (negative indices count from the end, as in a list)."""
         layout = self.__dict__.get("_layout")
@@ -194,6 +262,37 @@ class BatchEncoding(dict):
             raise TokenizerError(f"batch_index must be an int in [-{n}, {n}) (this encoding has {n} row(s)), "
                                  f"got {batch_index!r}")
         return layout
+
+
+class CharSpan(NamedTuple):
+    """A span of characters of the original text: [start, end), as transformers' CharSpan."""
+    start: int
+    end: int
+
+
+class TokenSpan(NamedTuple):
+    """A span of tokens of an encoding: [start, end), as transformers' TokenSpan."""
+    start: int
+    end: int
+
+
+class _RowFacts:
+    """One row's word ids, sequence ids and (if needed) offsets, asked once from the layout."""
+
+    def __init__(self, layout, batch_index, need_offsets):
+        self.batch_index = batch_index
+        self.word_ids = layout.word_ids(batch_index)
+        self.sequence_ids = layout.sequence_ids(batch_index)
+        self.offsets = layout.offsets(batch_index) if need_offsets else None
+        self.n_sequences = 2 if layout.has_pair(batch_index) else 1
+
+    def tokens_of(self, sequence_index):
+        """The token indices of sequence `sequence_index` (maybe none), or all of the row's if it has no such
+        sequence (Rust's `sequence_range` falls back to the whole encoding)."""
+        sequence_index = _check_int(sequence_index, "sequence_index", 0, allow_none=False)
+        if sequence_index >= self.n_sequences:
+            return range(len(self.sequence_ids))
+        return [t for t, s in enumerate(self.sequence_ids) if s == sequence_index]
 
 
 class Layout:
@@ -217,8 +316,12 @@ class Layout:
     def __reduce__(self):
         """Pickled (for a DataLoader worker, say) as its answers for every row, without the tokenizer."""
         rows = range(len(self.rows))
+        try:
+            offsets = [self.offsets(r) for r in rows]
+        except TokenizerError:  # the readable tokenizer has no offsets
+            offsets = None
         return AnsweredLayout, ([self.word_ids(r) for r in rows], [self.sequence_ids(r) for r in rows],
-                                [self.tokens(r) for r in rows])
+                                [self.tokens(r) for r in rows], offsets, [self.has_pair(r) for r in rows])
 
     def word_ids(self, row):
         sample, window_a, window_b = self.rows[row]
@@ -234,6 +337,23 @@ class Layout:
 
     def tokens(self, row):
         return self.tokenizer.convert_ids_to_tokens(self.input_ids[row])
+
+    def has_pair(self, row):
+        return self.rows[row][2] is not None
+
+    def offsets(self, row):
+        """The (start, end) of each token of the row, (0, 0) for special tokens and padding (as offset_mapping)."""
+        sample, window_a, window_b = self.rows[row]
+        cut = [self._sequence_offsets(sample, 0)[slice(*window_a)]]
+        if window_b is not None:
+            cut.append(self._sequence_offsets(sample, 1)[slice(*window_b)])
+        return [(0, 0) if span is None else span for span in self._assemble(row, cut)]
+
+    def _sequence_offsets(self, sample, index):
+        key = ("offsets", sample, index)
+        if key not in self._words:
+            self._words[key] = self.tokenizer._encode(self.sources[sample][index], True)[1]
+        return self._words[key]
 
     def _sequence_words(self, sample, index):
         key = (sample, index)
@@ -252,8 +372,12 @@ class Layout:
 class AnsweredLayout:
     """What an unpickled `Layout` becomes: the same answers, stored."""
 
-    def __init__(self, word_ids, sequence_ids, tokens):
-        self._word_ids, self._sequence_ids, self._tokens = word_ids, sequence_ids, tokens
+    def __init__(self, word_ids, sequence_ids, tokens, offsets=None, pairs=None):
+        self._word_ids, self._sequence_ids, self._tokens, self._offsets = word_ids, sequence_ids, tokens, offsets
+        self._pairs = pairs if pairs is not None else [1 in ids for ids in sequence_ids]
+
+    def has_pair(self, row):
+        return self._pairs[row]
 
     def __len__(self):
         return len(self._word_ids)
@@ -266,6 +390,11 @@ class AnsweredLayout:
 
     def tokens(self, row):
         return list(self._tokens[row])
+
+    def offsets(self, row):
+        if self._offsets is None:
+            raise TokenizerError("character positions need SqueezeBertTokenizerFast (offsets)")
+        return list(self._offsets[row])
 
 
 # ---------------------------------------------------------------------------------------------------------------
