@@ -315,15 +315,15 @@ class SqueezeBertTokenizer(TokenizerBase):
                 for token in self.wordpiece_tokenizer.tokenize(word)]
 
     def tokenize(self, text, pair=None, add_special_tokens=False):
-        """The WordPiece tokens of `text`, literal special tokens kept whole.
+        """The WordPiece tokens of `text`, added tokens ([MASK]...) kept whole.
         Example: "Unaffable [MASK]!" -> ['una', '##ffa', '##ble', '[MASK]', '!']"""
         if pair is not None or add_special_tokens:
             return super().tokenize(text, pair, add_special_tokens)
         if not isinstance(text, str):
             raise TokenizerError("tokenize takes a string")
         tokens = []
-        for start, end, special in self._split_special_tokens(text):
-            tokens += [special] if special is not None else self._tokenize(text[start:end])
+        for token_id, piece, _ in self._segments(text):
+            tokens += [self._id_to_token(token_id)] if token_id is not None else self._tokenize(piece)
         return tokens
 
     def _word_lengths(self, text):

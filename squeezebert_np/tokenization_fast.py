@@ -237,7 +237,7 @@ class SqueezeBertTokenizerFast(TokenizerBase):
         entry that starts with the same character are not tried: they cannot match, so the answer is the same."""
         n, vocab = len(word), self._first
         if n > self.max_input_chars_per_word:
-            return (self.unk_token_id,), (n,)
+            return (self._unk_id,), (n,)
         if word in vocab:  # the commonest case: the whole word is in the vocabulary
             return (vocab[word],), (n,)
         ids, lengths = [], []
@@ -252,7 +252,7 @@ class SqueezeBertTokenizerFast(TokenizerBase):
                     break
                 end -= 1
             else:  # nothing in the vocabulary starts here: the whole word is unknown
-                return (self.unk_token_id,), (n,)
+                return (self._unk_id,), (n,)
             ids.append(vocab[token])
             lengths.append(end - start)
             vocab, longest, start, stop = self._continuation, self._longest_continuation, end, n
