@@ -12,7 +12,8 @@ uses for `add_tokens` / `add_special_tokens` and for [CLS], [SEP], [PAD], [UNK],
   Text between matches is tokenized as usual.
 - Per token: `single_word` only matches where no word character (\\w) touches it on either side; `lstrip` /
   `rstrip` swallow the whitespace on that side into the match; `special` tokens are skipped by
-  `decode(skip_special_tokens=True)`.
+  `decode(skip_special_tokens=True)`. Decoding (and `convert_ids_to_tokens`) shows a normalized token in its
+  normalised form, as Rust does: an added "Covid" decodes as "covid".
 
 Example: tok.add_tokens([AddedToken("<ent>", lstrip=True)]); tok.tokenize("a <ent>b") -> ['a', '<ent>', 'b']
 """
@@ -94,10 +95,12 @@ class AddedVocabulary:
         self.encoder = {}             # content -> id
         self.decoder = {}             # id -> AddedToken
         self.special_contents = set()
-        self._specials, self._others = [], []   # in the order given; the matchers try specials first (Rust)
+        self._specials, self._others = {}, {}   # content -> AddedToken, in the order first added; the matchers
+        #                                        try the special ones first (Rust's order)
         self._highest = None          # the highest added id
         self._known = set()           # the decoder's tokens as (content, flags): re-adding one is ignored
         self.raw_matcher = self.normalized_matcher = None
+        self.surface = {}             # id -> what decoding shows: the normalised content of a normalized token
 
     def __len__(self):
         return len(self.encoder)
@@ -110,12 +113,10 @@ class AddedVocabulary:
         """Add AddedTokens (Rust's `add_tokens`); returns how many were not already there unchanged."""
         if len(self.encoder) + len(tokens) > MAX_ADDED_TOKENS:
             raise TokenizerError(f"at most {MAX_ADDED_TOKENS} added tokens are supported")
-        specials = []
         for token in tokens:
             if token.special and token.content and token.content not in self.special_contents:
-                specials.append(token)
+                self._specials[token.content] = token
                 self.special_contents.add(token.content)
-        self._specials += specials
         ignored = 0
         for token in tokens:
             key = _key(token)
@@ -132,8 +133,14 @@ class AddedVocabulary:
             if new_id in self.decoder:
                 self._known.discard(_key(self.decoder[new_id]))
             self.decoder[new_id] = token
-            if token.content not in self.special_contents:
-                self._others.append(token)
+            if token.normalized:  # (once normalised, it stays so when re-added with other flags, as in Rust)
+                self.surface[new_id] = self.normalize(token.content)
+            else:
+                self.surface.setdefault(new_id, token.content)
+            if token.content in self.special_contents:
+                self._specials[token.content] = token
+            else:
+                self._others[token.content] = token  # a token added again with other flags keeps its place
         self._refresh()
         return len(tokens) - ignored
 
@@ -141,7 +148,7 @@ class AddedVocabulary:
         """Rebuild the two matchers: (compiled alternation, pattern -> id), longest patterns first, so that the
         first alternative that matches at the leftmost position is the longest (leftmost-longest)."""
         raw, normalized = {}, {}
-        for token in self._specials + self._others:
+        for token in [*self._specials.values(), *self._others.values()]:
             target = normalized if token.normalized else raw
             pattern = self.normalize(token.content) if token.normalized else token.content
             if pattern:  # an empty pattern (a token that normalises to nothing) can never be matched

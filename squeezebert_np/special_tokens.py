@@ -94,7 +94,7 @@ class SpecialTokensMixin:
     def add_tokens(self, new_tokens, special_tokens=False):
         """Add tokens (strings or AddedTokens); returns how many were new or changed. A token already in the
         vocabulary keeps its id, a new one gets the next free id (resize the model's embeddings to `len(tok)`).
-        With `special_tokens=True` strings become special tokens (not normalised, skipped by decode)."""
+        With `special_tokens=True` they become special tokens (skipped by decode; strings are not normalised)."""
         if not new_tokens:
             return 0
         if not isinstance(new_tokens, (list, tuple)):
@@ -102,7 +102,7 @@ class SpecialTokensMixin:
         if not isinstance(special_tokens, bool):
             raise TokenizerError(f"special_tokens must be True or False, got {special_tokens!r}")
         tokens = [AddedToken.of(token, special=special_tokens) for token in new_tokens]
-        if special_tokens:
+        if special_tokens:  # as the Rust binding's add_special_tokens does, whatever the token said
             for token in tokens:
                 token.special = True
         return self._added.add(tokens)

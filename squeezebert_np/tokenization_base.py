@@ -733,11 +733,6 @@ class TokenizerBase(SpecialTokensMixin):
         """{token: id} of the vocabulary and the added tokens."""
         return {**self.vocab, **self._added.encoder}
 
-    @property
-    def _special_ids(self):
-        """The ids `decode(skip_special_tokens=True)` skips: every token ever added as special (Rust's set)."""
-        return {self._added.encoder[token] for token in self._added.special_contents}
-
     def __repr__(self):
         return (f"{type(self).__name__}(vocab_size={self.vocab_size}, do_lower_case={self.do_lower_case}, "
                 f"model_max_length={self.model_max_length}, padding_side={self.padding_side!r}, "
@@ -870,16 +865,20 @@ class TokenizerBase(SpecialTokensMixin):
         return self._ids_to_tokens(ids, skip_special_tokens)
 
     def _ids_to_tokens(self, ids, skip_special_tokens):
-        skip = self._special_ids if skip_special_tokens else ()
-        return [self._id_to_token(i) for i in ids if i not in skip]
+        """Rust skips a token whose string (for a normalized added token, its normalised form) is a special one."""
+        tokens = [self._id_to_token(i) for i in ids]
+        if skip_special_tokens:
+            special = self._added.special_contents
+            tokens = [token for token in tokens if token not in special]
+        return tokens
 
     def _id_to_token(self, i):
         """An added token first (its id may be past the vocabulary), then the vocabulary; None past both."""
         if i < 0:
             raise TokenizerError(f"token ids must be >= 0, got {i}")
-        added = self._added.decoder.get(i)
+        added = self._added.surface.get(i)
         if added is not None:
-            return added.content
+            return added
         return self.ids_to_tokens[i] if i < len(self.ids_to_tokens) else None
 
     # ---- the special-token layout ([CLS] A [SEP] B [SEP]) -------------------------------------------
