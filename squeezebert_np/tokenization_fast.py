@@ -289,6 +289,6 @@ def _longest_by_first_char(pieces):
     """{character: length of the longest piece that starts with it}."""
     longest = {}
     for piece in pieces:
-        if len(piece) > longest.get(piece[0], 0):
+        if piece and len(piece) > longest.get(piece[0], 0):  # (an empty line of vocab.txt is a token "")
             longest[piece[0]] = len(piece)
     return longest

@@ -86,6 +86,8 @@ def read_settings(fetch):
     path = fetch(ADDED_TOKENS_FILE)
     if path is not None:  # {content: id}, transformers' oldest format
         for content, index in read_json_object(path).items():
+            if isinstance(index, bool) or not isinstance(index, int):
+                raise TokenizerError(f"{path}: the id of {content!r:.40} must be an int, got {index!r:.40}")
             added[index] = {"content": content, "normalized": True}
     path = fetch(TOKENIZER_FILE)
     if path is not None:
@@ -93,7 +95,10 @@ def read_settings(fetch):
         settings["vocab"] = vocab_of(data, path)
         for entry in _list_of_dicts(data.get("added_tokens") or [], path, "added_tokens"):
             entry = dict(entry)
-            added[entry.pop("id", None)] = entry
+            index = entry.pop("id", None)
+            if isinstance(index, bool) or not isinstance(index, int):
+                raise TokenizerError(f"{path}: each of added_tokens needs an int id, got {index!r:.40}")
+            added[index] = entry
     else:
         path = fetch(VOCAB_FILE)
         if path is not None:
@@ -103,8 +108,6 @@ def read_settings(fetch):
         if not isinstance(saved, dict):
             raise TokenizerError(f"{TOKENIZER_CONFIG_FILE}: added_tokens_decoder must be a JSON object")
         added.update(saved)
-    if None in added:
-        raise TokenizerError(f"an added token is saved without an id: {added[None]!r:.60}")
     if added:
         settings["added_tokens_decoder"] = added
     return settings
