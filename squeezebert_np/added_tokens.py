@@ -17,6 +17,8 @@ uses for `add_tokens` / `add_special_tokens` and for [CLS], [SEP], [PAD], [UNK],
 
 Example: tok.add_tokens([AddedToken("<ent>", lstrip=True)]); tok.tokenize("a <ent>b") -> ['a', '<ent>', 'b']
 """
+import re
+
 import regex
 
 from .errors import TokenizerError
@@ -25,8 +27,10 @@ _WORD_CHAR = regex.compile(r"\w")   # Unicode word characters, as Rust's regex \
 _TRAILING_SPACE = regex.compile(r"\s*\Z")
 _LEADING_SPACE = regex.compile(r"\s*")     # (used with .match at a position)
 _FLAGS = ("single_word", "lstrip", "rstrip", "normalized", "special")
-MAX_ADDED_TOKENS = 1 << 20      # more than any real vocabulary: a bound on what a file can make us build
-MAX_ADDED_TOKEN_LENGTH = 1 << 12
+# bounds on what a file or a call can make us build (adding 65,536 tokens of 12 characters takes ~5 s)
+MAX_ADDED_TOKENS = 1 << 16
+MAX_ADDED_TOKEN_LENGTH = 1 << 10
+MAX_TRIE_DEPTH = 100  # branching points on one path of the trie regex; deeper sets use a flat alternation
 
 
 class AddedToken:
@@ -99,7 +103,9 @@ class AddedVocabulary:
         #                                        try the special ones first (Rust's order)
         self._highest = None          # the highest added id
         self._known = set()           # the decoder's tokens as (content, flags): re-adding one is ignored
-        self.raw_matcher = self.normalized_matcher = None
+        self._matchers = (None, None)  # (raw, normalized), rebuilt on first use after tokens were added
+        self._stale = False
+        self._normalized_content = {}  # content -> its normalised form (normalised once per token)
         self.surface = {}             # id -> what decoding shows: the normalised content of a normalized token
 
     def __len__(self):
@@ -134,15 +140,37 @@ class AddedVocabulary:
                 self._known.discard(_key(self.decoder[new_id]))
             self.decoder[new_id] = token
             if token.normalized:  # (once normalised, it stays so when re-added with other flags, as in Rust)
-                self.surface[new_id] = self.normalize(token.content)
+                self.surface[new_id] = self._normalized(token.content)
             else:
                 self.surface.setdefault(new_id, token.content)
             if token.content in self.special_contents:
                 self._specials[token.content] = token
             else:
                 self._others[token.content] = token  # a token added again with other flags keeps its place
-        self._refresh()
+        self._stale = True  # rebuilt when next used: adding tokens one call at a time stays linear
         return len(tokens) - ignored
+
+    @property
+    def raw_matcher(self):
+        """The matcher of the normalized=False tokens (see `find`), or None."""
+        return self._current_matchers()[0]
+
+    @property
+    def normalized_matcher(self):
+        """The matcher of the normalized=True tokens, on normalised text, or None."""
+        return self._current_matchers()[1]
+
+    def _current_matchers(self):
+        if self._stale:
+            self._refresh()
+            self._stale = False
+        return self._matchers
+
+    def _normalized(self, content):
+        found = self._normalized_content.get(content)
+        if found is None:
+            found = self._normalized_content[content] = self.normalize(content)
+        return found
 
     def _refresh(self):
         """Rebuild the two matchers: (compiled alternation, pattern -> id), longest patterns first, so that the
@@ -150,11 +178,10 @@ class AddedVocabulary:
         raw, normalized = {}, {}
         for token in [*self._specials.values(), *self._others.values()]:
             target = normalized if token.normalized else raw
-            pattern = self.normalize(token.content) if token.normalized else token.content
+            pattern = self._normalized(token.content) if token.normalized else token.content
             if pattern:  # an empty pattern (a token that normalises to nothing) can never be matched
                 target.setdefault(pattern, self.token_to_id(token.content))
-        self.raw_matcher = _matcher(raw)
-        self.normalized_matcher = _matcher(normalized)
+        self._matchers = (_matcher(raw), _matcher(normalized))
 
     def find(self, text, matcher):
         """Rust's `find_matches`: [(start, end, id or None)] pieces tiling `text`; a match that breaks
@@ -188,7 +215,43 @@ def _key(token):
 
 
 def _matcher(patterns):
+    """(a compiled regex that finds the longest pattern at the leftmost position, pattern -> id)."""
     if not patterns:
         return None
-    alternatives = sorted(patterns, key=len, reverse=True)  # stable: equal lengths keep the trie's order
-    return regex.compile("|".join(map(regex.escape, alternatives))), patterns
+    try:
+        return re.compile(trie_regex(patterns)), patterns
+    except (RecursionError, re.error):  # a trie too deep for Python's regex compiler: one flat alternation
+        alternatives = sorted(patterns, key=len, reverse=True)  # at a position, the longest is tried first
+        return re.compile("|".join(map(re.escape, alternatives))), patterns
+
+
+def trie_regex(patterns):
+    """A regex matching the longest of `patterns` at a position, written as a trie: shared prefixes are matched
+    once, so matching costs time in proportion to the text, not to the number of patterns (a flat alternation of
+    30,000 added tokens is tried one by one at every position). Greedy `?` makes it prefer the longer pattern.
+    Example: ["a", "abc", "abd"] -> "a(?:b(?:c|d))?"."""
+    root = {}
+    for pattern in patterns:
+        node = root
+        for ch in pattern:
+            node = node.setdefault(ch, {})
+        node[""] = {}  # a pattern ends here
+    return _node_regex(root)
+
+
+def _node_regex(node, depth=0):
+    if depth > MAX_TRIE_DEPTH:
+        raise RecursionError("added tokens nest too deeply for a trie regex")
+    branches = []
+    for ch, child in node.items():
+        if not ch:
+            continue
+        literal = ch
+        while len(child) == 1 and "" not in child:  # a chain of single children: one literal
+            (next_ch, child), = child.items()
+            literal += next_ch
+        branches.append(re.escape(literal) + _node_regex(child, depth + 1))
+    if not branches:
+        return ""
+    body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+    return f"(?:{body})?" if "" in node else body

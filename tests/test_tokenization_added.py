@@ -214,3 +214,40 @@ def test_added_tokens_hypothesis(tokens, special, text, pair, max_length):
     assert slow(text, pair, **options)["input_ids"] == ours(text, pair, **options)["input_ids"]
     ids = ours(text, pair)["input_ids"]
     assert ours.decode(ids, skip_special_tokens=True) == theirs.decode(ids, skip_special_tokens=True)
+
+
+def naive_leftmost_longest(text, patterns):
+    """The matches a naive loop finds: at each position the longest pattern, else move on by one."""
+    found, i = [], 0
+    while i < len(text):
+        match = max((p for p in patterns if text.startswith(p, i)), key=len, default=None)
+        if match is None:
+            i += 1
+        else:
+            found.append(match)
+            i += len(match)
+    return found
+
+
+@settings(max_examples=200)
+@given(patterns=st.lists(st.text("ab<. ", min_size=1, max_size=5), min_size=1, max_size=8, unique=True),
+       text=st.text("ab<. x", max_size=30))
+def test_trie_regex_is_leftmost_longest(patterns, text):
+    import re
+    from squeezebert_np.added_tokens import trie_regex
+    assert [m.group() for m in re.finditer(trie_regex(patterns), text)] == naive_leftmost_longest(text, patterns)
+
+
+def test_many_added_tokens_stay_fast():
+    """Tokens added one call at a time (a loop in a training script) and long shared prefixes: bounded work."""
+    import time
+    tok = SqueezeBertTokenizerFast()
+    start = time.perf_counter()
+    for i in range(2000):
+        tok.add_tokens(f"w{i}")
+    tok.add_tokens(["a" * n for n in range(1, 300)])  # a trie too deep for the regex compiler: flat alternation
+    assert tok("w5 w1999 aaaa", add_special_tokens=False)["input_ids"] == \
+        [30527, 32521, tok.convert_tokens_to_ids("aaaa")]
+    assert time.perf_counter() - start < 30  # ~1 s here; quadratic rebuilding would take minutes
+    with pytest.raises(TokenizerError, match="at most"):
+        tok.add_tokens(["x" * 2000])
