@@ -251,3 +251,25 @@ def test_many_added_tokens_stay_fast():
     assert time.perf_counter() - start < 30  # ~1 s here; quadratic rebuilding would take minutes
     with pytest.raises(TokenizerError, match="at most"):
         tok.add_tokens(["x" * 2000])
+
+
+def test_subfolder_on_the_hub(tmp_path, monkeypatch):
+    """subfolder= through the hub client: the files come from `<subfolder>/<name>` of the repo."""
+    import os
+    from fakehub import FakeHub
+    from squeezebert_np.tokenization_base import default_vocab_file
+
+    vocab = open(default_vocab_file(), "rb").read()
+    config = json.dumps({"added_tokens_decoder": {"30522": {"content": "covid", "normalized": True}},
+                         "model_max_length": 128}).encode()
+    files = {"vocab.txt": b"[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n", "tok/vocab.txt": vocab,
+             "tok/tokenizer_config.json": config}
+    with FakeHub(repos={"org/repo": {"main": files}}) as fake:
+        for name in list(os.environ):
+            if name.startswith(("HF_", "HUGGING_FACE_", "HUGGINGFACE_")):
+                monkeypatch.delenv(name)
+        for name, value in fake.env_vars(tmp_path / "cache").items():
+            monkeypatch.setenv(name, value)
+        tok = SqueezeBertTokenizerFast.from_pretrained("org/repo", subfolder="tok")
+        assert tok("covid")["input_ids"] == [101, 30522, 102] and tok.model_max_length == 128
+        assert SqueezeBertTokenizerFast.from_pretrained("org/repo").vocab_size == 5
