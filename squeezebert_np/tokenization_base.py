@@ -1,18 +1,18 @@
 """What both SqueezeBERT tokenizers share: vocabulary, special tokens, and the call API known from transformers.
 
 A subclass only has to turn one piece of text into token ids (`_encode_text`); everything around that lives here
-once: splitting out literal special tokens, adding `[CLS]`/`[SEP]`, truncation with stride and overflow, padding,
-numpy output, decoding, loading from a directory or hub repo and saving. The behaviour copies what transformers 5.24
-does with its Rust-backed `BertTokenizer` (REFERENCE.md §7.4-7.7); where we deliberately differ the docstring says so.
+once: splitting out added tokens ([MASK] and those of `add_tokens`), adding `[CLS]`/`[SEP]`, truncation with stride
+and overflow, padding, numpy output, positions (`char_to_token`...), decoding. The behaviour copies what transformers
+5.24 does with its Rust-backed `BertTokenizer` (REFERENCE.md §7.4-7.7); where we deliberately differ the docstring
+says so. Neighbouring modules hold the rest: added_tokens.py (matching added tokens), special_tokens.py (the special
+and added token API), padding.py (`pad`), tokenizer_files.py (reading and writing the files).
 """
 import contextlib
 import gc
 import json
 import logging
-import math
 import operator
 import os
-import re
 import sys
 from importlib import resources
 from typing import NamedTuple
@@ -1199,8 +1199,8 @@ class TokenizerBase(SpecialTokensMixin):
             _check_padded_size(len(rows), target)
             self._check_pad_token()
         if batched:
-            examples = [padding_module.pad_row({k: v[i] for k, v in fields.items()}, target, fills, padding_side, make_mask)
-                        for i in range(len(rows))]
+            examples = [padding_module.pad_row({k: v[i] for k, v in fields.items()}, target, fills, padding_side,
+                                               make_mask) for i in range(len(rows))]
             fields = {key: [example[key] for example in examples] for key in examples[0]}
         else:
             fields = padding_module.pad_row(fields, target, fills, padding_side, make_mask)
