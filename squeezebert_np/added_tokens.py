@@ -173,8 +173,8 @@ class AddedVocabulary:
         return found
 
     def _refresh(self):
-        """Rebuild the two matchers: (compiled alternation, pattern -> id), longest patterns first, so that the
-        first alternative that matches at the leftmost position is the longest (leftmost-longest)."""
+        """Rebuild the two matchers, each (a regex finding the longest pattern at the leftmost position, pattern
+        -> id); a pattern shared by two tokens ("covid", "COVID" once normalised) goes to the first added."""
         raw, normalized = {}, {}
         for token in [*self._specials.values(), *self._others.values()]:
             target = normalized if token.normalized else raw
