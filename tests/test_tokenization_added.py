@@ -273,3 +273,22 @@ def test_subfolder_on_the_hub(tmp_path, monkeypatch):
         tok = SqueezeBertTokenizerFast.from_pretrained("org/repo", subfolder="tok")
         assert tok("covid")["input_ids"] == [101, 30522, 102] and tok.model_max_length == 128
         assert SqueezeBertTokenizerFast.from_pretrained("org/repo").vocab_size == 5
+
+
+def test_older_files_load_as_in_transformers(tmp_path):
+    """added_tokens.json ({content: id}) and special_tokens_map.json (with AddedToken dicts and the old
+    additional_special_tokens key), as transformers 5.24 reads them."""
+    from squeezebert_np.tokenization_base import default_vocab_file
+    (tmp_path / "vocab.txt").write_bytes(open(default_vocab_file(), "rb").read())
+    (tmp_path / "added_tokens.json").write_text(json.dumps({"covid": 30522, "Gene": 30523}))
+    (tmp_path / "special_tokens_map.json").write_text(json.dumps({
+        "additional_special_tokens": ["<q>"],
+        "mask_token": {"content": "[MASK]", "lstrip": True, "rstrip": False, "normalized": False,
+                       "single_word": False}}))
+    theirs = transformers.BertTokenizer.from_pretrained(str(tmp_path))
+    for cls in CLASSES:
+        ours = cls.from_pretrained(tmp_path)
+        text = "covid GENE <q> a  [MASK]"
+        same_encoding(ours, theirs, text)
+        assert ours.added_tokens_encoder == theirs.added_tokens_encoder
+        assert ours.extra_special_tokens == theirs.extra_special_tokens == ["<q>"]
