@@ -19,6 +19,7 @@ _LAZY = {
     "SqueezeBertTokenizer": "tokenization",
     "SqueezeBertTokenizerFast": "tokenization_fast",
     "BatchEncoding": "tokenization_base",
+    "AddedToken": "added_tokens",
     **dict.fromkeys(["SqueezeBertError", "ConfigError", "InvalidInputError", "TokenizerError", "CheckpointError",
                      "UnsafeCheckpointError"], "errors"),
 }
@@ -53,5 +54,6 @@ if TYPE_CHECKING:  # for static analysers and IDEs only: the same names, eagerly
                         SqueezeBertForTokenClassification)
     from .modeling import SqueezeBertModel  # noqa: F401
     from .tokenization import SqueezeBertTokenizer  # noqa: F401
+    from .added_tokens import AddedToken  # noqa: F401
     from .tokenization_base import BatchEncoding  # noqa: F401
     from .tokenization_fast import SqueezeBertTokenizerFast  # noqa: F401

@@ -18,9 +18,11 @@ answer differently from Python's `unicodedata` come from `data/rust-unicode-exce
 `tools/make_unicode_exceptions.py` and checked code point by code point in the tests.
 
 Every step maps one character to zero or more characters, independently of its neighbours, so normalising a text
-is normalising each of its characters; SqueezeBertTokenizerFast relies on that. (The one thing this does not
-reproduce: NFD's re-ordering of two adjacent combining marks of different classes that survive accent stripping,
-e.g. U+302E before U+1D165. Rust reorders them, we keep the input order; the tests pin it.)
+is normalising each of its characters; SqueezeBertTokenizerFast relies on that. The one exception is NFD's
+canonical ordering: a run of adjacent combining marks is sorted by combining class (U+1D165 U+0327 -> U+0327
+U+1D165), and Rust's alignment stays positional (the i-th character of the sorted run is said to come from the
+i-th character of the original run). `strip_accents_aligned` does both; the fast tokenizer takes that slow path
+for the rare piece holding two combining marks.
 
 The same class also offers the full transformers call API (padding, truncation, batches, pre-split words and
 `word_ids()`...) through `TokenizerBase`; only offsets need the fast tokenizer.
@@ -145,9 +147,38 @@ def pad_chinese_chars(text):
     return "".join(f" {ch} " if is_chinese_char(ch) else ch for ch in text)
 
 
+def canonical_order(chars):
+    """NFD's canonical ordering, in place: each run of combining characters (combining class > 0) is sorted by
+    class, stably. Example: ["a", U+1D165 (class 216), U+0327 (class 202)] -> ["a", U+0327, U+1D165]."""
+    classes = [unicodedata.combining(ch) for ch in chars]
+    start = 0
+    while start < len(chars):
+        if not classes[start]:
+            start += 1
+            continue
+        stop = start
+        while stop < len(chars) and classes[stop]:
+            stop += 1
+        if stop - start > 1:
+            chars[start:stop] = [ch for _, ch in sorted(zip(classes[start:stop], chars[start:stop]),
+                                                         key=lambda pair: pair[0])]
+        start = stop
+    return chars
+
+
+def strip_accents_aligned(text, origins):
+    """Decompose (NFD, with canonical ordering) and drop the nonspacing marks, keeping for each remaining character
+    the origin of the character at its position before the marks were sorted (Rust's positional alignment).
+    Example: "a" U+1D165 U+0327 with origins (0, 1, 2) -> ("a" U+1D165, [0, 2]): U+0327 sorts first and is dropped."""
+    parts = [(part, origin) for ch, origin in zip(text, origins) for part in decompose(ch)]
+    chars = canonical_order([part for part, _ in parts])
+    kept = [(ch, origin) for ch, (_, origin) in zip(chars, parts) if not is_nonspacing_mark(ch)]
+    return "".join(ch for ch, _ in kept), [origin for _, origin in kept]
+
+
 def strip_accents(text):
     """Decompose (NFD) and drop the nonspacing marks: "Café" -> "Cafe"."""
-    return "".join(part for ch in text for part in decompose(ch) if not is_nonspacing_mark(part))
+    return strip_accents_aligned(text, range(len(text)))[0]
 
 
 def lowercase(text):
@@ -195,6 +226,24 @@ class BasicTokenizer:
         if self.do_lower_case:
             text = lowercase(text)
         return text
+
+    def normalize_aligned(self, text):
+        """`normalize`, also returning for each normalised character the index of the character of `text` it came
+        from (Rust's alignment). Example: "Ça!" -> ("ca!", [0, 1, 2])."""
+        chars, origins = [], []
+        for index, ch in enumerate(text):
+            for part in clean_text(ch):
+                part = pad_chinese_chars(part) if self.tokenize_chinese_chars else part
+                chars.append(part)
+                origins += [index] * len(part)
+        text = "".join(chars)
+        if self.strip_accents:
+            text, origins = strip_accents_aligned(text, origins)
+        if self.do_lower_case:
+            lowered = [lower(ch) for ch in text]
+            origins = [origin for part, origin in zip(lowered, origins) for _ in part]
+            text = "".join(lowered)
+        return text, origins
 
     def tokenize(self, text):
         """Normalise, then split into words and punctuation. "The CAFÉ, ok" -> ["the", "cafe", ",", "ok"]"""
@@ -266,15 +315,15 @@ class SqueezeBertTokenizer(TokenizerBase):
                 for token in self.wordpiece_tokenizer.tokenize(word)]
 
     def tokenize(self, text, pair=None, add_special_tokens=False):
-        """The WordPiece tokens of `text`, literal special tokens kept whole.
+        """The WordPiece tokens of `text`, added tokens ([MASK]...) kept whole.
         Example: "Unaffable [MASK]!" -> ['una', '##ffa', '##ble', '[MASK]', '!']"""
         if pair is not None or add_special_tokens:
             return super().tokenize(text, pair, add_special_tokens)
         if not isinstance(text, str):
             raise TokenizerError("tokenize takes a string")
         tokens = []
-        for start, end, special in self._split_special_tokens(text):
-            tokens += [special] if special is not None else self._tokenize(text[start:end])
+        for token_id, piece, _ in self._segments(text):
+            tokens += [self._id_to_token(token_id)] if token_id is not None else self._tokenize(piece)
         return tokens
 
     def _word_lengths(self, text):

@@ -1,9 +1,11 @@
 """What both SqueezeBERT tokenizers share: vocabulary, special tokens, and the call API known from transformers.
 
 A subclass only has to turn one piece of text into token ids (`_encode_text`); everything around that lives here
-once: splitting out literal special tokens, adding `[CLS]`/`[SEP]`, truncation with stride and overflow, padding,
-numpy output, decoding, loading from a directory or hub repo and saving. The behaviour copies what transformers 5.24
-does with its Rust-backed `BertTokenizer` (REFERENCE.md §7.4-7.7); where we deliberately differ the docstring says so.
+once: splitting out added tokens ([MASK] and those of `add_tokens`), adding `[CLS]`/`[SEP]`, truncation with stride
+and overflow, padding, numpy output, positions (`char_to_token`...), decoding. The behaviour copies what transformers
+5.24 does with its Rust-backed `BertTokenizer` (REFERENCE.md §7.4-7.7); where we deliberately differ the docstring
+says so. Neighbouring modules hold the rest: added_tokens.py (matching added tokens), special_tokens.py (the special
+and added token API), padding.py (`pad`), tokenizer_files.py (reading and writing the files).
 """
 import contextlib
 import gc
@@ -11,19 +13,26 @@ import json
 import logging
 import operator
 import os
-import re
 import sys
 from importlib import resources
+from typing import NamedTuple
 
+from . import padding as padding_module
+from .added_tokens import MAX_ADDED_TOKENS, AddedToken, AddedVocabulary
 from .errors import TokenizerError
+from .special_tokens import SPECIAL_TOKENS_ATTRIBUTES, SpecialTokensMixin
 
-VOCAB_FILE = "vocab.txt"
-TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
-TOKENIZER_FILE = "tokenizer.json"
 
 # transformers treats a model_max_length above this as "no limit" (tokenization_utils_base.LARGE_INTEGER)
 NO_LIMIT = int(1e20)
-SPECIAL_TOKEN_NAMES = ("unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
+# the most tokens (rows x padded length) that padding may produce in one call: a batch of 32,768 rows of 512,
+# 128 MiB per field as lists; beyond that a typo such as pad_to_multiple_of=2**40 would exhaust memory
+MAX_PADDED_TOKENS = 1 << 24
+# what a saved transformers tokenizer passes to its constructor that does not change how it tokenizes: taken and
+# kept in `init_kwargs` only (transformers' own bookkeeping)
+IGNORED_INIT_KWARGS = frozenset({"name_or_path", "backend", "is_local", "local_files_only", "tokenizer_class",
+                                 "processor_class", "files_loaded", "tokenizer_file", "verbose", "auto_map",
+                                 "_commit_hash", "trust_remote_code", "use_fast", "fix_mistral_regex"})
 SIDES = ("right", "left")
 
 logger = logging.getLogger("squeezebert_np")
@@ -63,20 +72,13 @@ def load_vocab(vocab_file):
     return vocab
 
 
-def vocab_from_tokenizer_json(path):
-    """The token -> id map of a `tokenizer.json` (its `model.vocab`), the only part transformers v5 reads from it."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            vocab = json.load(f)["model"]["vocab"]
-    except (ValueError, KeyError, TypeError) as e:
-        raise TokenizerError(f"{path} is not a WordPiece tokenizer.json with a model.vocab map: {e!r}") from None
-    if not isinstance(vocab, dict):
-        raise TokenizerError(f"{path}: model.vocab must map tokens to ids")
-    return vocab
-
-
 def check_vocab(vocab, special_tokens, source):
-    """Every special token must be in the vocabulary, and ids must be 0..n-1 (so id -> token is a list)."""
+    """Tokens must be strings and ids ints (not bools, not floats such as 101.0), every special token must be in
+    the vocabulary, and ids must be 0..n-1 (so id -> token is a list)."""
+    for token, index in vocab.items():
+        if not isinstance(token, str) or not _is_id(index):
+            raise TokenizerError(f"vocabulary {source}: each entry must map a token string to an int id, got "
+                                 f"{token!r:.40}: {index!r:.40}")
     missing = [t for t in special_tokens if t not in vocab]
     if missing:
         raise TokenizerError(f"vocabulary {source} lacks the special token(s) {', '.join(missing)}")
@@ -154,6 +156,73 @@ class BatchEncoding(dict):
         """The token strings of row `batch_index`, special tokens and padding included."""
         return self._row_layout("tokens", batch_index).tokens(batch_index)
 
+    # ---- positions: characters <-> tokens <-> words (question answering and NER need them) ----
+    # Called as transformers does: f(index) for a single encoding, f(batch_index, index) for a batch. Out-of-range
+    # indices give None (Rust's answer), negative ones a TokenizerError (Rust: OverflowError). `sequence_index`
+    # picks the text (0) or the text_pair (1); a row without that sequence searches all its tokens, as Rust does.
+
+    def token_to_chars(self, batch_or_token_index, token_index=None):
+        """The CharSpan(start, end) of the original text a token covers; None for [CLS], [SEP] and padding.
+        Needs SqueezeBertTokenizerFast (offsets). Example: tok("hello world").token_to_chars(2) -> (6, 11)"""
+        row, token = self._position("token_to_chars", batch_or_token_index, token_index)
+        if token >= len(row.sequence_ids) or row.sequence_ids[token] is None:
+            return None
+        return CharSpan(*row.offsets[token])
+
+    def char_to_token(self, batch_or_char_index, char_index=None, sequence_index=0):
+        """The index of the token covering character `char_index` of the text (or of the pair's second text with
+        sequence_index=1); None if no token does (a space, say). Needs SqueezeBertTokenizerFast (offsets)."""
+        row, char = self._position("char_to_token", batch_or_char_index, char_index)
+        for token in row.tokens_of(sequence_index):
+            start, end = row.offsets[token]
+            if start <= char < end:
+                return token
+        return None
+
+    def char_to_word(self, batch_or_char_index, char_index=None, sequence_index=0):
+        """The index of the word holding character `char_index` (see `word_ids`); None outside every token."""
+        row, char = self._position("char_to_word", batch_or_char_index, char_index)
+        token = self.char_to_token(row.batch_index, char, sequence_index)
+        return None if token is None else row.word_ids[token]
+
+    def token_to_word(self, batch_or_token_index, token_index=None):
+        """The word index of a token (`word_ids()[token]`); None for special tokens, padding or out of range."""
+        row, token = self._position("token_to_word", batch_or_token_index, token_index, need_offsets=False)
+        return row.word_ids[token] if token < len(row.word_ids) else None
+
+    def token_to_sequence(self, batch_or_token_index, token_index=None):
+        """0 or 1: which sequence a token belongs to (`sequence_ids()[token]`); None for special tokens, padding."""
+        row, token = self._position("token_to_sequence", batch_or_token_index, token_index, need_offsets=False)
+        return row.sequence_ids[token] if token < len(row.sequence_ids) else None
+
+    def word_to_tokens(self, batch_or_word_index, word_index=None, sequence_index=0):
+        """The TokenSpan(start, end) of the tokens of word `word_index` of a sequence; None if it has none.
+        Example: tok("unaffable cats").word_to_tokens(0) -> TokenSpan(start=1, end=4)"""
+        row, word = self._position("word_to_tokens", batch_or_word_index, word_index, need_offsets=False)
+        tokens = []
+        for t in row.tokens_of(sequence_index):  # Rust stops at the first later word (words only grow in a sequence)
+            if row.word_ids[t] is not None and row.word_ids[t] > word:
+                break
+            if row.word_ids[t] == word:
+                tokens.append(t)
+        return TokenSpan(tokens[0], tokens[-1] + 1) if tokens else None
+
+    def word_to_chars(self, batch_or_word_index, word_index=None, sequence_index=0):
+        """The CharSpan of word `word_index` of a sequence: from its first token's start to its last token's end."""
+        row, word = self._position("word_to_chars", batch_or_word_index, word_index)
+        span = self.word_to_tokens(row.batch_index, word, sequence_index)
+        return None if span is None else CharSpan(row.offsets[span.start][0], row.offsets[span.end - 1][1])
+
+    def _position(self, method, batch_or_index, index, need_offsets=True):
+        """(the row's positional facts, the index): f(i) means row 0 of a single encoding, f(b, i) row b."""
+        if index is None:
+            batch_index, index = 0, batch_or_index
+        else:
+            batch_index = batch_or_index
+        layout = self._row_layout(method, batch_index)
+        index = _check_int(index, f"{method}'s index", 0, allow_none=False)
+        return _RowFacts(layout, operator.index(batch_index), need_offsets), index
+
     def _row_layout(self, method, batch_index):
         """The call's layout, once `batch_index` is checked (negative indices count from the end, as in a list)."""
         layout = self.__dict__.get("_layout")
@@ -169,6 +238,37 @@ class BatchEncoding(dict):
             raise TokenizerError(f"batch_index must be an int in [-{n}, {n}) (this encoding has {n} row(s)), "
                                  f"got {batch_index!r}")
         return layout
+
+
+class CharSpan(NamedTuple):
+    """A span of characters of the original text: [start, end), as transformers' CharSpan."""
+    start: int
+    end: int
+
+
+class TokenSpan(NamedTuple):
+    """A span of tokens of an encoding: [start, end), as transformers' TokenSpan."""
+    start: int
+    end: int
+
+
+class _RowFacts:
+    """One row's word ids, sequence ids and (if needed) offsets, asked once from the layout."""
+
+    def __init__(self, layout, batch_index, need_offsets):
+        self.batch_index = batch_index
+        self.word_ids = layout.word_ids(batch_index)
+        self.sequence_ids = layout.sequence_ids(batch_index)
+        self.offsets = layout.offsets(batch_index) if need_offsets else None
+        self.n_sequences = 2 if layout.has_pair(batch_index) else 1
+
+    def tokens_of(self, sequence_index):
+        """The token indices of sequence `sequence_index` (maybe none), or all of the row's if it has no such
+        sequence (Rust's `sequence_range` falls back to the whole encoding)."""
+        sequence_index = _check_int(sequence_index, "sequence_index", 0, allow_none=False)
+        if sequence_index >= self.n_sequences:
+            return range(len(self.sequence_ids))
+        return [t for t, s in enumerate(self.sequence_ids) if s == sequence_index]
 
 
 class Layout:
@@ -192,8 +292,12 @@ class Layout:
     def __reduce__(self):
         """Pickled (for a DataLoader worker, say) as its answers for every row, without the tokenizer."""
         rows = range(len(self.rows))
+        try:
+            offsets = [self.offsets(r) for r in rows]
+        except TokenizerError:  # the readable tokenizer has no offsets
+            offsets = None
         return AnsweredLayout, ([self.word_ids(r) for r in rows], [self.sequence_ids(r) for r in rows],
-                                [self.tokens(r) for r in rows])
+                                [self.tokens(r) for r in rows], offsets, [self.has_pair(r) for r in rows])
 
     def word_ids(self, row):
         sample, window_a, window_b = self.rows[row]
@@ -209,6 +313,23 @@ class Layout:
 
     def tokens(self, row):
         return self.tokenizer.convert_ids_to_tokens(self.input_ids[row])
+
+    def has_pair(self, row):
+        return self.rows[row][2] is not None
+
+    def offsets(self, row):
+        """The (start, end) of each token of the row, (0, 0) for special tokens and padding (as offset_mapping)."""
+        sample, window_a, window_b = self.rows[row]
+        cut = [self._sequence_offsets(sample, 0)[slice(*window_a)]]
+        if window_b is not None:
+            cut.append(self._sequence_offsets(sample, 1)[slice(*window_b)])
+        return [(0, 0) if span is None else span for span in self._assemble(row, cut)]
+
+    def _sequence_offsets(self, sample, index):
+        key = ("offsets", sample, index)
+        if key not in self._words:
+            self._words[key] = self.tokenizer._encode(self.sources[sample][index], True)[1]
+        return self._words[key]
 
     def _sequence_words(self, sample, index):
         key = (sample, index)
@@ -227,8 +348,12 @@ class Layout:
 class AnsweredLayout:
     """What an unpickled `Layout` becomes: the same answers, stored."""
 
-    def __init__(self, word_ids, sequence_ids, tokens):
-        self._word_ids, self._sequence_ids, self._tokens = word_ids, sequence_ids, tokens
+    def __init__(self, word_ids, sequence_ids, tokens, offsets=None, pairs=None):
+        self._word_ids, self._sequence_ids, self._tokens, self._offsets = word_ids, sequence_ids, tokens, offsets
+        self._pairs = pairs if pairs is not None else [1 in ids for ids in sequence_ids]
+
+    def has_pair(self, row):
+        return self._pairs[row]
 
     def __len__(self):
         return len(self._word_ids)
@@ -241,6 +366,11 @@ class AnsweredLayout:
 
     def tokens(self, row):
         return list(self._tokens[row])
+
+    def offsets(self, row):
+        if self._offsets is None:
+            raise TokenizerError("character positions need SqueezeBertTokenizerFast (offsets)")
+        return list(self._offsets[row])
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -486,7 +616,7 @@ def truncated_lengths(len_a, len_b, budget, strategy):
 # ---------------------------------------------------------------------------------------------------------------
 # the base class
 
-class TokenizerBase:
+class TokenizerBase(SpecialTokensMixin):
     """Vocabulary, special tokens and the transformers-style call API; subclasses implement `_encode_text`."""
 
     model_input_names = ["input_ids", "token_type_ids", "attention_mask"]
@@ -494,13 +624,20 @@ class TokenizerBase:
     def __init__(self, vocab_file=None, do_lower_case=True, unk_token="[UNK]", sep_token="[SEP]",
                  pad_token="[PAD]", cls_token="[CLS]", mask_token="[MASK]", tokenize_chinese_chars=True,
                  strip_accents=None, model_max_length=512, padding_side="right", truncation_side="right",
-                 clean_up_tokenization_spaces=False, vocab=None, max_input_chars_per_word=100):
+                 clean_up_tokenization_spaces=False, vocab=None, max_input_chars_per_word=100, bos_token=None,
+                 eos_token=None, extra_special_tokens=None, additional_special_tokens=None,
+                 added_tokens_decoder=None, merges=None, **kwargs):
+        """The settings of BERT's tokenizer, as transformers' `BertTokenizer(...)` takes them. Also accepted, as a
+        saved transformers tokenizer passes them: `added_tokens_decoder` ({id: AddedToken or its dict}: the ids
+        must be the ones adding them in order gives), `extra_special_tokens` / `additional_special_tokens`,
+        `bos_token` / `eos_token`, `merges=None` (WordPiece has none) and the bookkeeping keys of
+        `IGNORED_INIT_KWARGS`; anything else is a TokenizerError."""
+        self.init_kwargs = {key: value for key, value in locals().items()
+                            if key not in ("self", "kwargs", "__class__")}
+        self.init_kwargs.update(kwargs)
+        _check_init_kwargs(kwargs, merges)
         if vocab is not None and vocab_file is not None:
             raise TokenizerError("pass either vocab_file or vocab, not both")
-        for name, value in zip(SPECIAL_TOKEN_NAMES, (unk_token, sep_token, pad_token, cls_token, mask_token)):
-            if not isinstance(value, str) or not value:
-                raise TokenizerError(f"{name} must be a non-empty string, got {value!r}")
-            setattr(self, name, value)
         _check_side(padding_side, "padding_side")
         _check_side(truncation_side, "truncation_side")
         model_max_length = _check_int(model_max_length, "model_max_length", 1, allow_none=False)
@@ -514,11 +651,11 @@ class TokenizerBase:
             vocab = load_vocab(self.vocab_file)
             source = self.vocab_file
         else:
+            if not isinstance(vocab, dict):
+                raise TokenizerError(f"vocab must be a dict of token -> id, not {type(vocab).__name__}")
             self.vocab_file, source = None, "dict"
             vocab = dict(vocab)
-        check_vocab(vocab, self.all_special_tokens, source)
-        self.vocab = vocab                                           # token -> id
-        self.ids_to_tokens = sorted(vocab, key=vocab.__getitem__)    # id -> token
+        self.name_or_path = kwargs.get("name_or_path", "")
         self.do_lower_case = bool(do_lower_case)
         self.strip_accents = strip_accents
         self.tokenize_chinese_chars = bool(tokenize_chinese_chars)
@@ -527,46 +664,79 @@ class TokenizerBase:
         self.truncation_side = truncation_side
         self.clean_up_tokenization_spaces = bool(clean_up_tokenization_spaces)
         self.max_input_chars_per_word = max_input_chars_per_word
-        self.all_special_ids = [vocab[t] for t in self.all_special_tokens]
-        self._special_ids = frozenset(self.all_special_ids)
-        # literal special tokens in the text are matched first, case-sensitively, longest first (Rust's
-        # leftmost-longest Aho-Corasick over the raw text): "a[MASK]b" -> a, [MASK], b but "[mask]" is text
-        alternatives = sorted(set(self.all_special_tokens), key=len, reverse=True)
-        self._special_re = re.compile("|".join(map(re.escape, alternatives)))
         self._warned_too_long = False  # the too-long warning is logged once per tokenizer, as in transformers
+        self.deprecation_warnings = {}  # read and written by transformers' data collators
 
-    # ---- special tokens --------------------------------------------------------------------------------
+        # special tokens: the named ones, the extra ones, then all of them (and any saved added tokens) become
+        # added tokens, as transformers' TokenizersBackend.__init__ does
+        self._special_tokens_map = dict.fromkeys(SPECIAL_TOKENS_ATTRIBUTES)
+        named = {"bos_token": bos_token, "eos_token": eos_token, "unk_token": unk_token, "sep_token": sep_token,
+                 "pad_token": pad_token, "cls_token": cls_token, "mask_token": mask_token}
+        for name, value in named.items():
+            if value is not None and not (isinstance(value, (str, AddedToken)) or hasattr(value, "content")):
+                raise TokenizerError(f"{name} must be a string or an AddedToken, got {value!r:.40}")
+            if (value is None and name in ("unk_token", "cls_token", "sep_token")) or (value is not None
+                                                                                  and not str(value)):
+                raise TokenizerError(f"{name} must be a non-empty string (BERT's WordPiece and its [CLS] A [SEP] "
+                                     f"template need it), got {value!r}")
+            self._special_tokens_map[name] = value
+        check_vocab(vocab, [], source)
+        if str(unk_token) not in vocab:
+            raise TokenizerError(f"vocabulary {source} lacks the unknown token {unk_token!r} (WordPiece needs it "
+                                 "in the vocabulary itself)")
+        extra = extra_special_tokens if extra_special_tokens is not None else additional_special_tokens
+        self.extra_special_tokens = extra
+        self.vocab = vocab                                           # token -> id
+        self.ids_to_tokens = sorted(vocab, key=vocab.__getitem__)    # id -> token
+        from .tokenization import BasicTokenizer  # (tokenization.py imports this module)
+        self._basic = BasicTokenizer(self.do_lower_case, self.tokenize_chinese_chars, self.strip_accents)
+        self._added = AddedVocabulary(vocab, self._basic.normalize)
+        self._add_initial_tokens(added_tokens_decoder)
+        # fixed here, as transformers' Rust pipeline fixes them when built: the [CLS] A [SEP] template and
+        # WordPiece's unknown token (renaming a special token later changes its *_token_id, not these)
+        self._cls_id, self._sep_id = self.cls_token_id, self.sep_token_id
+        self._unk_id = self.vocab[str(unk_token)]
 
-    @property
-    def all_special_tokens(self):
-        """The five special tokens, in transformers' order: [UNK] [SEP] [PAD] [CLS] [MASK] for BERT."""
-        return [getattr(self, name) for name in SPECIAL_TOKEN_NAMES]
+    def _add_initial_tokens(self, added_tokens_decoder):
+        """Add the saved added tokens (by id), then each special token not among them, in one go (transformers'
+        order); each saved token must get back its saved id."""
+        saved = _saved_added_tokens(added_tokens_decoder)
+        tokens = [token for _, token in saved]
+        contents = {token.content for token in tokens}
+        for value in [*self._special_tokens_map.values(), *self._extra_special_tokens]:
+            if value is not None and str(value) not in contents:
+                token = AddedToken.of(value, special=True)
+                token.special = True
+                tokens.append(token)
+                contents.add(token.content)
+        self._added.add(tokens)
+        for saved_id, token in saved:
+            if self._added.encoder.get(token.content) != saved_id:
+                raise TokenizerError(f"added token {token.content!r:.40} is saved with id {saved_id}, but adding the "
+                                     f"saved tokens in order gives it id {self._added.encoder.get(token.content)}: "
+                                     "added ids must follow the vocabulary without gaps")
 
-    @property
-    def special_tokens_map(self):
-        return {name: getattr(self, name) for name in SPECIAL_TOKEN_NAMES}
+    # ---- the vocabulary --------------------------------------------------------------------------------
 
-    unk_token_id = property(lambda self: self.vocab[self.unk_token])
-    sep_token_id = property(lambda self: self.vocab[self.sep_token])
-    pad_token_id = property(lambda self: self.vocab[self.pad_token])
-    cls_token_id = property(lambda self: self.vocab[self.cls_token])
-    mask_token_id = property(lambda self: self.vocab[self.mask_token])
     pad_token_type_id = 0
 
     @property
     def vocab_size(self):
+        """The size of the WordPiece vocabulary, without added tokens (see `len(tokenizer)`)."""
         return len(self.vocab)
 
     def __len__(self):
-        return len(self.vocab)
+        """The size of the vocabulary with the added tokens: what `resize_token_embeddings` needs."""
+        return len(self.vocab) + sum(1 for token in self._added.encoder if token not in self.vocab)
 
     def get_vocab(self):
-        return dict(self.vocab)
+        """{token: id} of the vocabulary and the added tokens."""
+        return {**self.vocab, **self._added.encoder}
 
     def __repr__(self):
         return (f"{type(self).__name__}(vocab_size={self.vocab_size}, do_lower_case={self.do_lower_case}, "
                 f"model_max_length={self.model_max_length}, padding_side={self.padding_side!r}, "
-                f"truncation_side={self.truncation_side!r})")
+                f"truncation_side={self.truncation_side!r}, added_tokens={len(self._added)})")
 
     # ---- what a subclass provides ---------------------------------------------------------------------
 
@@ -580,35 +750,49 @@ class TokenizerBase:
         in order; a word always gives at least one ([UNK] if nothing else). Only `word_ids` needs it."""
         raise NotImplementedError
 
-    def _split_special_tokens(self, text):
-        """Yield (start, end, special_token_or_None) pieces of `text`: literal special tokens and the text between."""
-        pos = 0
-        for m in self._special_re.finditer(text):
-            if m.start() > pos:
-                yield pos, m.start(), None
-            yield m.start(), m.end(), m.group()
-            pos = m.end()
-        if pos < len(text) or not text:
-            yield pos, len(text), None
+    def _segments(self, text):
+        """Cut `text` at its added tokens, as Rust's AddedVocabulary does (see added_tokens.py). Yields
+        (token_id, None, (start, end)) for an added token and (None, piece, where) for text to tokenize, `where`
+        giving for each character of `piece` its index in `text` (a piece found in the normalised text is
+        normalised text: tokenizing it again changes nothing, and `where` maps it back)."""
+        added = self._added
+        for start, end, token_id in added.find(text, added.raw_matcher):
+            if token_id is not None:
+                yield token_id, None, (start, end)
+                continue
+            piece = text[start:end]
+            if added.normalized_matcher is not None:
+                normalized, origins = self._basic.normalize_aligned(piece)
+                if added.normalized_matcher[0].search(normalized):
+                    for s, e, found in added.find(normalized, added.normalized_matcher):
+                        where = [start + origins[i] for i in range(s, e)]
+                        if found is not None:
+                            yield found, None, (where[0], where[-1] + 1)
+                        else:
+                            yield None, normalized[s:e], where
+                    continue
+            yield None, piece, range(start, end)
 
     def _encode(self, text, with_offsets):
-        """Ids (and offsets into `text`) of one sequence, with literal special tokens kept whole.
+        """Ids (and offsets into `text`) of one sequence, with added tokens ([MASK] and the others) kept whole.
         A list of words (is_split_into_words=True) goes to `_encode_words`."""
         if not isinstance(text, str):
             return self._encode_words(text, with_offsets)
-        if self._special_re.search(text) is None:
+        added = self._added
+        if added.normalized_matcher is None and (added.raw_matcher is None or
+                                                 added.raw_matcher[0].search(text) is None):
             return self._encode_text(text, with_offsets)
         ids, offsets = [], [] if with_offsets else None
-        for start, end, special in self._split_special_tokens(text):
-            if special is not None:
-                ids.append(self.vocab[special])
+        for token_id, piece, where in self._segments(text):
+            if token_id is not None:
+                ids.append(token_id)
                 if with_offsets:
-                    offsets.append((start, end))
+                    offsets.append(where)
                 continue
-            piece_ids, piece_offsets = self._encode_text(text[start:end], with_offsets)
+            piece_ids, piece_offsets = self._encode_text(piece, with_offsets)
             ids += piece_ids
             if with_offsets:
-                offsets += [(s + start, e + start) for s, e in piece_offsets]
+                offsets += [(where[s], where[e - 1] + 1) if e > s else (where[s],) * 2 for s, e in piece_offsets]
         return ids, offsets
 
     def _encode_words(self, words, with_offsets):
@@ -627,16 +811,16 @@ class TokenizerBase:
         """The word index of each token of one sequence, without special tokens (what `word_ids` cuts and pads).
 
         Pre-split words: the index of the word in the list (a word that gives no token skips its index). Text:
-        Rust numbers the pieces that remain after literal special tokens are split out and the rest is
-        pre-tokenized (split at whitespace and around punctuation); each special token is one of them, and text
+        Rust numbers the pieces that remain after added tokens ([MASK]...) are split out and the rest is
+        pre-tokenized (split at whitespace and around punctuation); each added token is one of them, and text
         that normalises to nothing adds none.
         """
         if not isinstance(sequence, str):
             lengths = [len(self._encode(word, False)[0]) for word in sequence]
         else:
             lengths = []
-            for start, end, special in self._split_special_tokens(sequence):
-                lengths += [1] if special is not None else self._word_lengths(sequence[start:end])
+            for token_id, piece, _ in self._segments(sequence):
+                lengths += [1] if token_id is not None else self._word_lengths(piece)
         return [index for index, n in enumerate(lengths) for _ in range(n)]
 
     # ---- tokens <-> ids --------------------------------------------------------------------------------
@@ -654,9 +838,10 @@ class TokenizerBase:
         Anything but a string or an iterable of strings is a TokenizerError (transformers: TypeError), rather than
         [UNK] for a non-string item such as None or 5.
         """
-        unk = self.unk_token_id
+        unk = self._added.token_to_id(self.unk_token)  # (unk_token_id itself calls this method)
         if isinstance(tokens, str):
-            return self.vocab.get(tokens, unk)
+            found = self._added.token_to_id(tokens)
+            return unk if found is None else found
         try:
             tokens = list(tokens)
         except TypeError:
@@ -665,7 +850,7 @@ class TokenizerBase:
         if not all(isinstance(t, str) for t in tokens):
             bad = next(t for t in tokens if not isinstance(t, str))
             raise TokenizerError(f"tokens must be strings, got {bad!r:.40} ({type(bad).__name__})")
-        return [self.vocab.get(t, unk) for t in tokens]
+        return [unk if found is None else found for found in map(self._added.token_to_id, tokens)]
 
     def convert_ids_to_tokens(self, ids, skip_special_tokens=False):
         """Id(s) -> token string(s). An id past the vocabulary gives None, as transformers' Rust path does (the
@@ -680,11 +865,20 @@ class TokenizerBase:
         return self._ids_to_tokens(ids, skip_special_tokens)
 
     def _ids_to_tokens(self, ids, skip_special_tokens):
-        return [self._id_to_token(i) for i in ids if not (skip_special_tokens and i in self._special_ids)]
+        """Rust skips a token whose string (for a normalized added token, its normalised form) is a special one."""
+        tokens = [self._id_to_token(i) for i in ids]
+        if skip_special_tokens:
+            special = self._added.special_contents
+            tokens = [token for token in tokens if token not in special]
+        return tokens
 
     def _id_to_token(self, i):
+        """An added token first (its id may be past the vocabulary), then the vocabulary; None past both."""
         if i < 0:
             raise TokenizerError(f"token ids must be >= 0, got {i}")
+        added = self._added.surface.get(i)
+        if added is not None:
+            return added
         return self.ids_to_tokens[i] if i < len(self.ids_to_tokens) else None
 
     # ---- the special-token layout ([CLS] A [SEP] B [SEP]) -------------------------------------------
@@ -694,9 +888,9 @@ class TokenizerBase:
 
     def build_inputs_with_special_tokens(self, token_ids_0, token_ids_1=None):
         """[CLS] A [SEP] or [CLS] A [SEP] B [SEP] (the slow tokenizer's method; v5's Rust one has no such method)."""
-        out = [self.cls_token_id] + list(token_ids_0) + [self.sep_token_id]
+        out = [self._cls_id] + list(token_ids_0) + [self._sep_id]
         if token_ids_1 is not None:
-            out += list(token_ids_1) + [self.sep_token_id]
+            out += list(token_ids_1) + [self._sep_id]
         return out
 
     def create_token_type_ids_from_sequences(self, token_ids_0, token_ids_1=None):
@@ -712,7 +906,8 @@ class TokenizerBase:
         if already_has_special_tokens:
             if token_ids_1 is not None:
                 raise TokenizerError("already_has_special_tokens=True takes one list of ids that already has them")
-            return [1 if i in self._special_ids else 0 for i in self._as_id_list(token_ids_0)]
+            special = set(self.all_special_ids)
+            return [1 if i in special else 0 for i in self._as_id_list(token_ids_0)]
         out = [1] + [0] * len(token_ids_0) + [1]
         if token_ids_1 is not None:
             out += [0] * len(token_ids_1) + [1]
@@ -866,7 +1061,7 @@ class TokenizerBase:
             special = [0] * (n_a + n_b)
             offsets = None if offsets_a is None else (offsets_a if ids_b is None else offsets_a + offsets_b)
             return ids, types, special, offsets
-        cls, sep = self.cls_token_id, self.sep_token_id
+        cls, sep = self._cls_id, self._sep_id
         if ids_b is None:
             ids = [cls, *ids_a, sep]
             types = [0] * (n_a + 2)
@@ -894,6 +1089,9 @@ class TokenizerBase:
             target = max_length
         if target is not None and pad_to_multiple_of:
             target = -(-target // pad_to_multiple_of) * pad_to_multiple_of
+        if target is not None:
+            _check_padded_size(len(encodings), target)
+            self._check_pad_token()
 
         fields = {"input_ids": [enc[0] for enc in encodings]}
         if return_token_type_ids is not False:
@@ -925,6 +1123,11 @@ class TokenizerBase:
                                   for key, rows in fields.items()), layout)
         return BatchEncoding(fields, layout)
 
+    def _check_pad_token(self):
+        if self.pad_token is None:
+            raise TokenizerError("padding needs a pad token, and pad_token is None: set one, e.g. "
+                                 "tok.pad_token = '[PAD]'")
+
     def _warn_if_too_long(self, rows):
         """transformers' `_eventual_warn_about_too_long_sequence`: once per tokenizer, log that a sequence (after
         padding) is longer than `model_max_length`, since the model would fail on it. Same text, logger
@@ -937,6 +1140,71 @@ class TokenizerBase:
                            f"for this model ({length} > {self.model_max_length}). Running this sequence through "
                            "the model will result in indexing errors")
             self._warned_too_long = True
+
+    # ---- padding encodings made earlier (what DataCollatorWithPadding calls) ---------------------------
+
+    def pad(self, encoded_inputs, padding=True, max_length=None, pad_to_multiple_of=None, padding_side=None,
+            return_attention_mask=None, return_tensors=None, verbose=True):
+        """Pad one encoding or a batch of them, as transformers' `pad` (see `padding.py`): `padding=True` pads to
+        the longest row, "max_length" to `max_length` (else `model_max_length`), False not at all; then up to a
+        multiple of `pad_to_multiple_of`. Only input_ids, token_type_ids, special_tokens_mask and attention_mask
+        are padded. With NumPy arrays or torch tensors as values, or return_tensors="np", fields come back as
+        NumPy arrays (transformers would give torch tensors back for torch input; this package has no torch).
+        Example: tok.pad([tok("hi"), tok("hello world")], return_tensors="np")["input_ids"].shape -> (2, 4)"""
+        fields = padding_module.as_dict_of_lists(encoded_inputs)
+        if "input_ids" not in fields:
+            raise TokenizerError(f"pad needs an 'input_ids' field, got {', '.join(map(repr, fields)) or 'none'}")
+        _check_flag(verbose, "verbose")  # transformers' pad has nothing to warn about either
+        return_attention_mask = _check_flag(return_attention_mask, "return_attention_mask", allow_none=True)
+        if return_tensors not in (None, "np"):
+            raise TokenizerError(f"return_tensors={return_tensors!r} is not supported: only 'np' (NumPy) or None")
+        if padding_side is None:
+            padding_side = self.padding_side
+        _check_side(padding_side, "padding_side")
+        pad_to_multiple_of = _check_int(pad_to_multiple_of, "pad_to_multiple_of", 1)
+        padding, _, max_length = self._resolve_strategies(padding, False, max_length, 0, None)
+        converted = {key: padding_module.to_python(value) for key, value in fields.items()}
+        fields = {key: value for key, (value, _) in converted.items()}
+        if any(was_array for _, was_array in converted.values()) and return_tensors is None:
+            return_tensors = "np"
+        make_mask = return_attention_mask is not False
+        fills = {"input_ids": self.pad_token_id, "token_type_ids": self.pad_token_type_id,
+                 "special_tokens_mask": 1, "attention_mask": 0}
+
+        ids = fields["input_ids"]
+        if not isinstance(ids, list):
+            raise TokenizerError(f"pad: input_ids must be a list of ids or of id lists, got {ids!r:.60}")
+        if not ids:  # nothing to pad (transformers returns the input)
+            if return_attention_mask:
+                fields["attention_mask"] = []
+            return BatchEncoding(padding_module.to_arrays(fields) if return_tensors else fields)
+        batched = isinstance(ids[0], list)
+        rows = ids if batched else [ids]
+        for key in padding_module.PADDED_FIELDS:
+            if key in fields:
+                values = fields[key] if batched else [fields[key]]
+                if not isinstance(values, list) or len(values) != len(rows):
+                    raise TokenizerError(f"pad: {key} has {len(values) if isinstance(values, list) else 'no'} "
+                                         f"rows but input_ids has {len(rows)}")
+                for index, row in enumerate(values):
+                    padding_module.check_ids(row, key, index if batched else None)
+        if batched and any(not isinstance(v, list) or len(v) != len(rows) for v in fields.values()):
+            bad = next(k for k, v in fields.items() if not isinstance(v, list) or len(v) != len(rows))
+            raise TokenizerError(f"pad: every field needs one value per example ({len(rows)}), {bad} does not")
+
+        target = {"longest": max(map(len, rows)), "max_length": max_length, "do_not_pad": None}[padding]
+        if target is not None and pad_to_multiple_of:
+            target = -(-target // pad_to_multiple_of) * pad_to_multiple_of
+        if target is not None:
+            _check_padded_size(len(rows), target)
+            self._check_pad_token()
+        if batched:
+            examples = [padding_module.pad_row({k: v[i] for k, v in fields.items()}, target, fills, padding_side,
+                                               make_mask) for i in range(len(rows))]
+            fields = {key: [example[key] for example in examples] for key in examples[0]}
+        else:
+            fields = padding_module.pad_row(fields, target, fills, padding_side, make_mask)
+        return BatchEncoding(padding_module.to_arrays(fields) if return_tensors else fields)
 
     # ---- decoding ------------------------------------------------------------------------------------
 
@@ -989,90 +1257,92 @@ class TokenizerBase:
     # ---- loading and saving ----------------------------------------------------------------------------
 
     @classmethod
-    def from_pretrained(cls, path_or_repo_id, *, revision=None, cache_dir=None, local_files_only=False,
-                        token=None, **kwargs):
-        """Load from a directory or hub repo: the vocabulary of `tokenizer.json` (only that: REFERENCE §7.1), else
-        `vocab.txt`, plus the settings of `tokenizer_config.json` when present. Keyword arguments override the
-        files. (When both vocabulary files exist transformers v5 uses tokenizer.json; in the official repos they
-        hold the same 30,522 tokens.)
+    def from_pretrained(cls, path_or_repo_id, *, subfolder=None, revision=None, cache_dir=None,
+                        local_files_only=False, token=None, **kwargs):
+        """Load from a directory or hub repo (`subfolder` inside it, if given): the vocabulary of `tokenizer.json`
+        (its model.vocab and added_tokens: REFERENCE §7.1), else `vocab.txt`, plus the settings, special tokens
+        and added tokens of `tokenizer_config.json`, `special_tokens_map.json` and `added_tokens.json` when
+        present (see tokenizer_files.py). Keyword arguments override the files.
 
         The official SqueezeBERT repos have no `tokenizer_config.json`, so they get our defaults, including
         `model_max_length=512` (transformers v5 would use int(1e30) and never truncate; see the class docstring).
         """
+        from . import tokenizer_files
         from .hub import cached_file  # lazily: only loading needs the hub
 
+        if subfolder is not None and (not isinstance(subfolder, str) or not subfolder.strip("/")):
+            raise TokenizerError(f"subfolder must be a non-empty folder name, got {subfolder!r:.60}")
+        prefix = "" if subfolder is None else subfolder.strip("/") + "/"
+
         def fetch(name):
-            return cached_file(path_or_repo_id, name, revision=revision, cache_dir=cache_dir,
+            return cached_file(path_or_repo_id, prefix + name, revision=revision, cache_dir=cache_dir,
                                local_files_only=local_files_only, token=token, missing_ok=True)
 
-        settings = {}
-        config_path = fetch(TOKENIZER_CONFIG_FILE)
-        if config_path is not None:
-            settings.update(_settings_from_config(config_path))
-        if "vocab_file" not in kwargs and "vocab" not in kwargs:
-            json_path = fetch(TOKENIZER_FILE)  # transformers v5 prefers it to vocab.txt when both exist
-            if json_path is not None:
-                settings["vocab"] = vocab_from_tokenizer_json(json_path)
-            else:
-                vocab_path = fetch(VOCAB_FILE)
-                if vocab_path is None:
-                    raise TokenizerError(f"{path_or_repo_id} has neither {VOCAB_FILE} nor {TOKENIZER_FILE}")
-                settings["vocab_file"] = vocab_path
+        settings = tokenizer_files.read_settings(fetch)
+        if "vocab_file" in kwargs or "vocab" in kwargs:
+            settings.pop("vocab_file", None)
+            settings.pop("vocab", None)
+        elif "vocab_file" not in settings and "vocab" not in settings:
+            raise TokenizerError(f"{os.fspath(path_or_repo_id)}{'/' + prefix if prefix else ''} has neither "
+                                 f"{tokenizer_files.VOCAB_FILE} nor {tokenizer_files.TOKENIZER_FILE}")
         settings.update(kwargs)
+        settings.setdefault("name_or_path", os.fspath(path_or_repo_id))
         return cls(**settings)
 
     def save_vocabulary(self, save_directory, filename_prefix=None):
         """Write the vocabulary as `vocab.txt` (one token per line, in id order); returns (path,)."""
+        from .tokenizer_files import VOCAB_FILE, write_atomic
+
         os.makedirs(save_directory, exist_ok=True)
         name = (filename_prefix + "-" if filename_prefix else "") + VOCAB_FILE
         path = os.path.join(save_directory, name)
-        with open(path, "w", encoding="utf-8", newline="\n") as f:
-            f.writelines(token + "\n" for token in self.ids_to_tokens)
+        write_atomic(path, "".join(token + "\n" for token in self.ids_to_tokens))
         return (path,)
 
     def save_pretrained(self, save_directory):
-        """Write `vocab.txt` and `tokenizer_config.json` so that this class and transformers both load them back."""
+        """Write `vocab.txt` and `tokenizer_config.json` (settings, special and added tokens) so that this class
+        and transformers both load them back with the same ids."""
+        from .tokenizer_files import TOKENIZER_CONFIG_FILE, tokenizer_config, write_atomic
+
         (vocab_path,) = self.save_vocabulary(save_directory)
-        config = {"tokenizer_class": "BertTokenizer", "do_lower_case": self.do_lower_case,
-                  "strip_accents": self.strip_accents, "tokenize_chinese_chars": self.tokenize_chinese_chars,
-                  "model_max_length": self.model_max_length, "padding_side": self.padding_side,
-                  "truncation_side": self.truncation_side,
-                  "clean_up_tokenization_spaces": self.clean_up_tokenization_spaces,
-                  **self.special_tokens_map}
         config_path = os.path.join(save_directory, TOKENIZER_CONFIG_FILE)
-        with open(config_path, "w", encoding="utf-8") as f:
-            json.dump(config, f, indent=2, ensure_ascii=False)
-            f.write("\n")
+        write_atomic(config_path, json.dumps(tokenizer_config(self), indent=2, ensure_ascii=False) + "\n")
         return config_path, vocab_path
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # small helpers
 
-_CONFIG_KEYS = ("do_lower_case", "strip_accents", "tokenize_chinese_chars", "model_max_length", "padding_side",
-                "truncation_side", "clean_up_tokenization_spaces", *SPECIAL_TOKEN_NAMES)
-
-
-def _settings_from_config(path):
-    """The settings we understand from a `tokenizer_config.json`; special tokens may be saved as AddedToken dicts."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            config = json.load(f)
-    except ValueError as e:
-        raise TokenizerError(f"{path} is not valid JSON: {e}") from None
-    if not isinstance(config, dict):
-        raise TokenizerError(f"{path} must hold a JSON object")
-    settings = {}
-    for key in _CONFIG_KEYS:
-        value = config.get(key)
-        if value is None and key != "strip_accents":
+def _check_init_kwargs(kwargs, merges):
+    """Refuse the constructor keywords we cannot honour, with what is wrong (transformers stores any keyword)."""
+    if merges not in (None, []):
+        raise TokenizerError("merges= is for BPE tokenizers; BERT's WordPiece tokenizer has none")
+    for key, value in kwargs.items():
+        if key in IGNORED_INIT_KWARGS:
             continue
-        if key in SPECIAL_TOKEN_NAMES and isinstance(value, dict):
-            value = value.get("content")
-        if key == "model_max_length" and isinstance(value, float):
-            value = int(value)
-        settings[key] = value
-    return settings
+        if key == "model_input_names" and list(value) == TokenizerBase.model_input_names:
+            continue
+        if key == "split_special_tokens" and value is False:
+            continue
+        raise TokenizerError(f"unknown or unsupported tokenizer setting {key}={value!r:.60}")
+
+
+def _saved_added_tokens(added_tokens_decoder):
+    """[(id, AddedToken)] by id from an `added_tokens_decoder` ({id or "id": AddedToken or its dict})."""
+    if added_tokens_decoder is None:
+        return []
+    if not isinstance(added_tokens_decoder, dict):
+        raise TokenizerError(f"added_tokens_decoder must map ids to added tokens, got {added_tokens_decoder!r:.60}")
+    if len(added_tokens_decoder) > MAX_ADDED_TOKENS:
+        raise TokenizerError(f"at most {MAX_ADDED_TOKENS} added tokens are supported")
+    saved = []
+    for key, value in added_tokens_decoder.items():
+        index = key if _is_id(key) else int(key) if isinstance(key, str) and key.isascii() and key.isdigit() \
+            and len(key) < 20 else None
+        if index is None:
+            raise TokenizerError(f"added_tokens_decoder keys must be token ids, got {key!r:.40}")
+        saved.append((index, AddedToken.of(value)))
+    return sorted(saved, key=lambda pair: pair[0])
 
 
 def _check_side(side, name):
@@ -1128,6 +1398,13 @@ def _ids_and_rank(token_ids):
                 return rows, 2
     raise TokenizerError(f"expected token ids (an int, a list of ints, or a list of such lists), "
                          f"got {token_ids!r:.80}")
+
+
+def _check_padded_size(rows, target):
+    """Refuse padding that would build more than MAX_PADDED_TOKENS tokens (before building anything)."""
+    if rows * target > MAX_PADDED_TOKENS:
+        raise TokenizerError(f"padding {rows} row(s) to length {target} would make {rows * target} tokens, more "
+                             f"than the {MAX_PADDED_TOKENS} allowed: check max_length and pad_to_multiple_of")
 
 
 def _pad(row, target, fill, side):

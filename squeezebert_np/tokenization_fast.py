@@ -25,12 +25,13 @@ the original characters its normalised characters came from ("CAFÉ" -> "cafe" i
 tokens of one Hangul syllable, decomposed into jamo, gets that syllable's span).
 """
 import re
+import unicodedata
 from itertools import accumulate, chain, compress, pairwise, repeat
 from operator import itemgetter
 
 import regex
 
-from .tokenization import CJK_RANGES, BasicTokenizer, is_punctuation
+from .tokenization import CJK_RANGES, BasicTokenizer, decompose, is_punctuation
 from .tokenization_base import TokenizerBase
 
 # ---- cutting text into pieces ----
@@ -199,17 +200,28 @@ class SqueezeBertTokenizerFast(TokenizerBase):
             return (ids, *contiguous_steps(lengths), "w", (len(ids),))
         if not text:
             return ((), *offset_steps((), len(piece)), "t", ())
-        ids, spans, words = self._tokenize_words(piece, text)
+        if table.basic.strip_accents and sum(map(table.combining.__contains__, piece)) > 1:
+            text, origin = self._normalize_reordering(piece)  # NFD may sort its marks: the exact, slow path
+        else:
+            lengths = map(len, map(table.__getitem__, map(ord, piece)))
+            origin = list(chain.from_iterable(map(repeat, range(len(piece)), lengths)))  # text index -> piece index
+        ids, spans, words = self._tokenize_words(text, origin)
         left, right = text[0] != " ", text[-1] != " "  # a word character at that end
         end = "w" if left and right else "l" if left else "r" if right else "s"
         return (ids, *offset_steps(spans, len(piece)), end, words)
 
-    def _tokenize_words(self, piece, text):
-        """WordPiece each word of the piece's normalised `text` (its runs of non-spaces) and map the token spans back
-        to the piece: a token covers the original characters its first and last normalised characters came from.
-        Returns the ids, the spans and how many tokens each word gave."""
-        lengths = map(len, map(self._table.__getitem__, map(ord, piece)))
-        origin = list(chain.from_iterable(map(repeat, range(len(piece)), lengths)))  # text index -> piece index
+    def _normalize_reordering(self, piece):
+        """The piece's normalised text (punctuation spaced, as the table gives it) and the origin of each of its
+        characters, through `BasicTokenizer.normalize_aligned`, which sorts runs of combining marks as NFD does."""
+        text, origin = self._table.basic.normalize_aligned(piece)
+        spaced = [f" {ch} " if is_punctuation(ch) else ch for ch in text]
+        return "".join(spaced), [o for part, o in zip(spaced, origin) for _ in part]
+
+    def _tokenize_words(self, text, origin):
+        """WordPiece each word of a piece's normalised `text` (its runs of non-spaces) and map the token spans back
+        to the piece through `origin` (text index -> piece index): a token covers the original characters its
+        first and last normalised characters came from. Returns the ids, the spans and how many tokens each word
+        gave."""
         ids, spans, words = [], [], []
         for word in _WORD.finditer(text):
             word_ids, token_lengths = self._wordpiece(word.group())
@@ -225,7 +237,7 @@ class SqueezeBertTokenizerFast(TokenizerBase):
         entry that starts with the same character are not tried: they cannot match, so the answer is the same."""
         n, vocab = len(word), self._first
         if n > self.max_input_chars_per_word:
-            return (self.unk_token_id,), (n,)
+            return (self._unk_id,), (n,)
         if word in vocab:  # the commonest case: the whole word is in the vocabulary
             return (vocab[word],), (n,)
         ids, lengths = [], []
@@ -240,7 +252,7 @@ class SqueezeBertTokenizerFast(TokenizerBase):
                     break
                 end -= 1
             else:  # nothing in the vocabulary starts here: the whole word is unknown
-                return (self.unk_token_id,), (n,)
+                return (self._unk_id,), (n,)
             ids.append(vocab[token])
             lengths.append(end - start)
             vocab, longest, start, stop = self._continuation, self._longest_continuation, end, n
@@ -253,17 +265,20 @@ class _NormalizationTable(dict):
     non-spaces. Example: "É" -> "e", "," -> " , ", "中" -> " 中 ", a control character -> "".
 
     `irregular` collects the characters met so far that do not become exactly one word character (whitespace,
-    punctuation, CJK, dropped or expanding characters): a piece with none of them normalises character by
-    character into one word.
+    punctuation, CJK, dropped or expanding characters) or that hold a combining mark: a piece with none of them
+    normalises character by character into one word. `combining` collects those with a combining mark.
     """
 
     def __init__(self, basic):
         super().__init__()
-        self.basic, self.irregular = basic, set()
+        self.basic, self.irregular, self.combining = basic, set(), set()
 
     def __missing__(self, code_point):
         ch = chr(code_point)
         text = "".join(f" {c} " if is_punctuation(c) else c for c in self.basic.normalize(ch))
+        if any(map(unicodedata.combining, decompose(ch))):  # NFD may reorder it with a neighbouring mark
+            self.combining.add(ch)
+            self.irregular.add(ch)
         if len(text) != 1 or text == " ":
             self.irregular.add(ch)
         self[code_point] = text
@@ -274,6 +289,6 @@ def _longest_by_first_char(pieces):
     """{character: length of the longest piece that starts with it}."""
     longest = {}
     for piece in pieces:
-        if len(piece) > longest.get(piece[0], 0):
+        if piece and len(piece) > longest.get(piece[0], 0):  # (an empty line of vocab.txt is a token "")
             longest[piece[0]] = len(piece)
     return longest

@@ -300,10 +300,23 @@ def test_other_misuse_is_rejected(tok):
 
 
 @pytest.mark.parametrize("cls", CLASSES)
-@pytest.mark.parametrize("missing", SPECIALS)
-def test_vocabulary_without_a_special_token_is_rejected(tmp_path, cls, missing):
+@pytest.mark.parametrize("missing", [t for t in SPECIALS if t != "[UNK]"])
+def test_special_token_missing_from_the_vocabulary_is_added(tmp_path, cls, missing):
+    """As transformers does: a special token not in vocab.txt becomes an added token with the next id."""
     vocab_file = write_vocab(tmp_path / "vocab.txt", [t for t in SPECIALS if t != missing] + ["a", "b"])
-    with pytest.raises(TokenizerError, match=f"lacks the special token\\(s\\) \\{missing}"):
+    ours, theirs = cls(vocab_file), transformers_tokenizer(tmp_path)
+    assert ours.convert_tokens_to_ids(missing) == theirs.convert_tokens_to_ids(missing) == 6
+    assert len(ours) == len(theirs) == 7
+    for text in ("a b", f"a {missing} b"):
+        assert ours(text, "b", padding="max_length", max_length=9)["input_ids"] == \
+            theirs(text, "b", padding="max_length", max_length=9)["input_ids"]
+
+
+@pytest.mark.parametrize("cls", CLASSES)
+def test_vocabulary_without_the_unknown_token_is_rejected(tmp_path, cls):
+    """WordPiece needs [UNK] in the vocabulary itself (Rust fails on the first unknown word without it)."""
+    vocab_file = write_vocab(tmp_path / "vocab.txt", [t for t in SPECIALS if t != "[UNK]"] + ["a", "b"])
+    with pytest.raises(TokenizerError, match="lacks the unknown token"):
         cls(vocab_file)
 
 
