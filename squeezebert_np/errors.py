@@ -61,3 +61,8 @@ class EntryNotFoundError(HubError):
 
 class LocalEntryNotFoundError(EntryNotFoundError, FileNotFoundError):
     """Offline (or the network failed) and the file is not in the local cache."""
+
+
+class CheckpointFileError(CheckpointError, OSError):
+    """A checkpoint path is missing, a folder, not a regular file, or unreadable (the message names the path;
+    `errno` is the operating system's, where it gave one)."""

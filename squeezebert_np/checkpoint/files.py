@@ -16,7 +16,7 @@ import json
 import os
 
 from ..errors import CheckpointError
-from .safetensors_io import describe, load_safetensors, looks_like_safetensors
+from .safetensors_io import describe, load_safetensors, looks_like_safetensors, open_checkpoint
 from .torch_bin import HEAD_SIZE, load_torch_bin
 
 SAFE_WEIGHTS_NAME = "model.safetensors"
@@ -32,7 +32,7 @@ def read_checkpoint_file(path):
     safetensors -> `load_safetensors`; anything else -> `load_torch_bin`, which reads the zip and legacy torch
     formats and refuses the rest (LFS pointer, HTML page, tar, unknown) with a hint.
     """
-    with open(os.fspath(path), "rb") as file:
+    with open_checkpoint(path) as file:
         head = file.read(HEAD_SIZE)
     return load_safetensors(path) if looks_like_safetensors(head) else load_torch_bin(path)
 
@@ -42,7 +42,7 @@ def read_shard_index(path):
     whose shard names are plain file names (no folders, so an index cannot point outside its folder)."""
     source = os.fspath(path)
     try:
-        with open(source, "rb") as file:
+        with open_checkpoint(source) as file:
             index = json.loads(file.read().decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as err:
         raise CheckpointError(f"{source}: not a valid JSON index ({err})") from None

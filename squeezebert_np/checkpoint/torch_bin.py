@@ -34,7 +34,7 @@ import zlib
 import numpy as np
 
 from ..errors import CheckpointError, UnsafeCheckpointError
-from .safetensors_io import MAX_NDIM, describe, empty_array, looks_like_safetensors, map_file
+from .safetensors_io import MAX_NDIM, describe, empty_array, looks_like_safetensors, map_file, open_checkpoint
 
 # ---- telling formats apart by their first bytes (TORCH_BIN.md §1) ----
 
@@ -456,6 +456,17 @@ def zip_storage(buffer, info, ref, byteorder, source):
     return np.frombuffer(buffer, dtype=dtype, count=ref.numel, offset=start)
 
 
+def unique_members(infolist, source):
+    """`{member name: ZipInfo}`, refusing a name that occurs twice: torch.load reads the first such member and
+    zipfile the last, so one file would give two different models."""
+    infos = {info.filename: info for info in infolist}
+    if len(infos) != len(infolist):
+        seen = set()
+        duplicate = next(info.filename for info in infolist if info.filename in seen or seen.add(info.filename))
+        raise CheckpointError(f"{source}: corrupt zip: the member {describe(duplicate)} occurs twice")
+    return infos
+
+
 def read_zip_records(file, source):
     """Parse the zip directory: `(data.pkl bytes, folder, byteorder, {member name: ZipInfo})`.
 
@@ -466,7 +477,7 @@ def read_zip_records(file, source):
     size = os.fstat(file.fileno()).st_size
     try:
         with zipfile.ZipFile(file) as archive:
-            infos = {info.filename: info for info in archive.infolist()}
+            infos = unique_members(archive.infolist(), source)
             pkl_name, folder = find_data_pkl(infos, source)
             for info in infos.values():
                 if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1:
@@ -576,7 +587,7 @@ def load_torch_bin(path):
     (a Git LFS pointer, an HTML page, the pre-2018 tar format, safetensors), with a hint.
     """
     source = os.fspath(path)
-    with open(source, "rb") as file:
+    with open_checkpoint(source) as file:
         head = file.read(HEAD_SIZE)
         if not head:
             raise CheckpointError(f"{source} is empty")
