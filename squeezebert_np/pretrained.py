@@ -131,8 +131,8 @@ class SqueezeBertPreTrainedModel(Module):
         """
         from .checkpoint.safetensors_io import save_safetensors
         from .config import write_text_atomically
-        if dtype not in ("float32", "float16"):
-            raise ValueError(f"dtype must be 'float32' or 'float16', got {dtype!r}")
+        if not isinstance(dtype, (str, np.dtype)) or dtype not in ("float32", "float16"):
+            raise CheckpointError(f"save_pretrained: dtype must be 'float32' or 'float16', got {dtype!r:.80}")
         config_json = self.config.to_json_string(weights_dtype=dtype)
         sd = self.state_dict()
         for target, source in self._tied_weights_keys.items():

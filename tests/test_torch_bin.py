@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from tiny_models import TINY_SQUEEZEBERT
 from squeezebert_np.checkpoint.torch_bin import ALLOWED_GLOBALS, load_torch_bin
-from squeezebert_np.errors import CheckpointError, UnsafeCheckpointError
+from squeezebert_np.errors import CheckpointError, CheckpointFileError, UnsafeCheckpointError
 
 # (container, pickle protocol): the four ways torch.save can write a state dict
 FORMATS = [("zip", 2), ("legacy", 2), ("zip", 4), ("legacy", 4)]
@@ -646,3 +646,46 @@ def test_random_corruption_gives_checkpoint_error_or_a_correct_result(tmp_path, 
     assert all(isinstance(a, np.ndarray) for a in got.values())
     if container == "zip":
         assert_byte_equal(got, expected)
+
+
+# ---- zips whose members are named twice; paths that are not files ----
+
+def zip_with_a_second_member(path, source, name, data):
+    """A copy of the zip `source` with one more member `name` appended (zipfile warns about the duplicate)."""
+    with zipfile.ZipFile(source) as original, zipfile.ZipFile(path, "w") as copy_:
+        for info in original.infolist():
+            copy_.writestr(info, original.read(info))
+        with pytest.warns(UserWarning, match="Duplicate name"):
+            copy_.writestr(name, data)
+    return path
+
+
+def test_a_zip_with_two_data_pkl_is_refused(tmp_path):
+    """Which of two data.pkl members a reader takes is up to it (miniz, zipfile and torch versions differ):
+    one file, two models. Refused, naming the member."""
+    first = torch_save({"w": torch.tensor([1.0, 2.0])}, tmp_path / "first.bin", "zip")
+    second = torch_save({"v": torch.tensor([3.0, 4.0])}, tmp_path / "second.bin", "zip")
+    with zipfile.ZipFile(second) as archive:
+        other_pkl = archive.read("second/data.pkl")
+    path = zip_with_a_second_member(tmp_path / "two.bin", first, "first/data.pkl", other_pkl)
+    with pytest.raises(CheckpointError, match="member 'first/data.pkl' occurs twice"):
+        load_torch_bin(path)
+
+
+def test_a_zip_with_two_copies_of_a_storage_is_refused(tmp_path):
+    first = torch_save({"w": torch.tensor([1.0, 2.0])}, tmp_path / "first.bin", "zip")
+    path = zip_with_a_second_member(tmp_path / "two.bin", first, "first/data/0", np.float32([5, 6]).tobytes())
+    with pytest.raises(CheckpointError, match="member 'first/data/0' occurs twice"):
+        load_torch_bin(path)
+
+
+@pytest.mark.parametrize("make", ["missing", "folder", "fifo"])
+def test_a_path_that_is_no_file_is_our_os_error_naming_it(tmp_path, make):
+    path = tmp_path / "pytorch_model.bin"
+    if make == "folder":
+        path.mkdir()
+    elif make == "fifo":
+        os.mkfifo(path)
+    with pytest.raises(CheckpointFileError, match=str(path)) as raised:
+        load_torch_bin(path)
+    assert isinstance(raised.value, OSError)

@@ -156,15 +156,15 @@ def structure_counts(raw, exact=False):
     return containers, commas
 
 
-def check_structure(raw, source):
-    """Refuse a header that would make json.loads build more objects than `MAX_TENSORS` entries need."""
+def check_structure(raw, source, what="the safetensors header", limits=(MAX_CONTAINERS, MAX_COMMAS)):
+    """Refuse JSON that would make json.loads build more objects than `MAX_TENSORS` entries need (`limits`:
+    at most so many containers and commas)."""
     counts = structure_counts(raw)
-    if counts[0] > MAX_CONTAINERS or counts[1] > MAX_COMMAS:
+    if counts[0] > limits[0] or counts[1] > limits[1]:
         counts = structure_counts(raw, exact=True)
-    if counts[0] > MAX_CONTAINERS or counts[1] > MAX_COMMAS:
-        raise CheckpointError(f"{source}: the safetensors header holds {counts[0]} JSON objects/arrays and "
-                              f"{counts[1]} commas; a header of at most {MAX_TENSORS} tensors needs at most "
-                              f"{MAX_CONTAINERS} and {MAX_COMMAS}")
+    if counts[0] > limits[0] or counts[1] > limits[1]:
+        raise CheckpointError(f"{source}: {what} holds {counts[0]} JSON objects/arrays and {counts[1]} commas; "
+                              f"at most {MAX_TENSORS} tensors need at most {limits[0]} and {limits[1]}")
 
 
 def decode_header(raw, source):

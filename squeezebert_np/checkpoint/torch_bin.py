@@ -457,8 +457,8 @@ def zip_storage(buffer, info, ref, byteorder, source):
 
 
 def unique_members(infolist, source):
-    """`{member name: ZipInfo}`, refusing a name that occurs twice: torch.load reads the first such member and
-    zipfile the last, so one file would give two different models."""
+    """`{member name: ZipInfo}`, refusing a name that occurs twice: which one a reader takes is its choice
+    (zipfile takes the last), so one file could give two different models."""
     infos = {info.filename: info for info in infolist}
     if len(infos) != len(infolist):
         seen = set()
