@@ -12,6 +12,8 @@ import os
 import pickle
 import struct
 import tarfile
+import time
+import tracemalloc
 import uuid
 import zipfile
 
@@ -689,3 +691,66 @@ def test_a_path_that_is_no_file_is_our_os_error_naming_it(tmp_path, make):
     with pytest.raises(CheckpointFileError, match=str(path)) as raised:
         load_torch_bin(path)
     assert isinstance(raised.value, OSError)
+
+
+# ---- pickles whose few bytes would cost much: each use of a memoized object must stay cheap ----
+
+P = pickle
+
+
+def repeated(setup, step, count):
+    """A protocol-2 data.pkl: `setup` (memoizes what `step` uses), then `count` copies of `step` appended to a
+    list, which is the pickle's result (not a state dict: refused at the end, if the reader gets there)."""
+    return P.PROTO + b"\x02" + setup + P.EMPTY_LIST + P.MARK + step * count + P.APPENDS + P.STOP
+
+
+def zip_of(path, data_pkl):
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("archive/data.pkl", data_pkl)
+        archive.writestr("archive/byteorder", "little")
+    return path
+
+
+def get(index):
+    return P.BINGET + bytes([index])
+
+
+BIG_TEXT = "x" * 100_000
+BOMBS = {
+    # _codecs.encode(the same 100 kB string, "latin1"), 20,000 times: 2 GB of bytes from a 260 kB pickle
+    "encode": repeated(P.GLOBAL + b"_codecs\nencode\n" + P.BINPUT + b"\x00"
+                       + P.BINUNICODE + struct.pack("<I", len(BIG_TEXT)) + BIG_TEXT.encode() + P.BINPUT + b"\x01"
+                       + P.SHORT_BINUNICODE + b"\x06latin1" + P.BINPUT + b"\x02" + P.POP * 3,
+                       get(0) + get(1) + get(2) + P.TUPLE2 + P.REDUCE, 20_000),
+    # OrderedDict(the same list of 50,000 pairs), 2,000 times
+    "OrderedDict": repeated(P.GLOBAL + b"collections\nOrderedDict\n" + P.BINPUT + b"\x00" + P.EMPTY_LIST + P.MARK
+                            + b"".join(P.BININT + struct.pack("<i", i) + P.NONE + P.TUPLE2 for i in range(50_000))
+                            + P.APPENDS + P.BINPUT + b"\x01" + P.POP * 2,
+                            get(0) + get(1) + P.TUPLE1 + P.REDUCE, 2_000),
+    # OrderedDict() then BUILD with the same 50,000-key state dict, 2,000 times
+    "BUILD": repeated(P.GLOBAL + b"collections\nOrderedDict\n" + P.BINPUT + b"\x00" + P.EMPTY_DICT + P.MARK
+                      + b"".join(P.BINUNICODE + struct.pack("<I", 6) + f"k{i:05}".encode() + P.NONE
+                                 for i in range(50_000)) + P.SETITEMS + P.BINPUT + b"\x01" + P.POP * 2,
+                      get(0) + P.EMPTY_TUPLE + P.REDUCE + get(1) + P.BUILD, 2_000),
+    # _rebuild_tensor_v2(storage?, 0, the same 100,000-long size tuple, ...), 2,000 times
+    "size tuple": repeated(P.GLOBAL + b"torch._utils\n_rebuild_tensor_v2\n" + P.BINPUT + b"\x00"
+                           + P.MARK + P.BININT1 + b"\x01" + P.DUP * 99_999 + P.TUPLE + P.BINPUT + b"\x01" + P.POP * 2,
+                           get(0) + P.NONE + P.BININT1 + b"\x00" + get(1) + get(1) + P.TUPLE + P.REDUCE, 2_000),
+}
+
+
+@pytest.mark.parametrize("name", list(BOMBS))
+def test_memoized_objects_used_again_and_again_cost_little(tmp_path, name):
+    """Each of these was seconds to minutes or gigabytes; now the whole file is read in bounded time, with peak
+    memory a small multiple of the file size, and refused."""
+    path = zip_of(tmp_path / "bomb.bin", BOMBS[name])
+    tracemalloc.start()
+    start = time.perf_counter()
+    try:
+        with pytest.raises(CheckpointError):
+            load_torch_bin(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert time.perf_counter() - start < 20
+    assert peak < 20 * path.stat().st_size + 16 * 2 ** 20
