@@ -146,8 +146,8 @@ def structure_counts(raw, exact=False):
         return raw.count(b"{") + raw.count(b"["), raw.count(b",")
     data = raw.replace(b"\\\\", b"").replace(b'\\"', b"")
     containers = commas = inside = 0
-    for start in range(0, len(data), 1 << 22):
-        chunk = np.frombuffer(data, np.uint8, count=min(1 << 22, len(data) - start), offset=start)
+    for start in range(0, len(data), 1 << 20):
+        chunk = np.frombuffer(data, np.uint8, count=min(1 << 20, len(data) - start), offset=start)
         parity = (np.cumsum(chunk == ord('"'), dtype=np.uint8) + np.uint8(inside)) & 1  # uint8 wraps: parity kept
         outside = parity == 0
         containers += int(np.count_nonzero(outside & ((chunk == ord("{")) | (chunk == ord("[")))))
