@@ -289,7 +289,8 @@ def test_spliced_torch_files(tmp_path, content):
 P = pickle
 HOSTILE_GLOBALS = [("os", "system"), ("posix", "system"), ("builtins", "eval"), ("__builtin__", "exec"),
                    ("subprocess", "Popen"), ("builtins", "getattr"), ("torch", "load"), ("numpy", "frombuffer"),
-                   ("test_fuzz_checkpoint", "canary"), ("copyreg", "_reconstructor"), ("torch._utils", "_rebuild_qtensor"),
+                   ("test_fuzz_checkpoint", "canary"), ("copyreg", "_reconstructor"),
+                   ("torch._utils", "_rebuild_qtensor"),
                    ("collections", "OrderedDict"), ("torch._utils", "_rebuild_tensor_v2"), ("torch", "FloatStorage"),
                    ("torch._utils", "_rebuild_parameter"), ("_codecs", "encode"), ("torch", "Tensor"),
                    ("torch._tensor", "_rebuild_from_type_v2"), ("torch.nn.parameter", "Parameter")]
@@ -297,7 +298,9 @@ HOSTILE_GLOBALS = [("os", "system"), ("posix", "system"), ("builtins", "eval"), 
 
 def text_op(text):
     raw = text.encode()
-    return P.SHORT_BINUNICODE + bytes([len(raw)]) + raw if len(raw) < 256 else P.BINUNICODE + struct.pack("<I", len(raw)) + raw
+    if len(raw) < 256:
+        return P.SHORT_BINUNICODE + bytes([len(raw)]) + raw
+    return P.BINUNICODE + struct.pack("<I", len(raw)) + raw
 
 
 @st.composite
@@ -310,14 +313,16 @@ def opcodes(draw, marker="pwned"):
         text_op(f"touch {marker}") + P.TUPLE1 + P.REDUCE, P.REDUCE, P.BUILD, P.NEWOBJ, P.OBJ, P.EMPTY_TUPLE,
         P.TUPLE1, P.TUPLE2, P.TUPLE3, P.MARK, P.TUPLE, P.EMPTY_DICT, P.EMPTY_LIST, P.SETITEM, P.SETITEMS,
         P.APPEND, P.APPENDS, P.DICT, P.LIST, P.POP, P.POP_MARK, P.DUP, P.NONE, P.NEWTRUE, P.NEWFALSE,
-        P.BININT1 + bytes([draw(st.integers(0, 255))]), P.BININT + struct.pack("<i", draw(st.integers(-2 ** 31, 2 ** 31 - 1))),
+        P.BININT1 + bytes([draw(st.integers(0, 255))]),
+        P.BININT + struct.pack("<i", draw(st.integers(-2 ** 31, 2 ** 31 - 1))),
         P.LONG1 + b"\x09" + b"\xff" * 9, P.BINFLOAT + struct.pack(">d", 1.5), text_op("storage"), text_op("cpu"),
         text_op("0"), text_op("w"), P.BINPERSID, P.PERSID + b"0\n",
         P.BINPUT + bytes([draw(st.integers(0, 255))]), P.BINGET + bytes([draw(st.integers(0, 255))]),
         P.LONG_BINPUT + struct.pack("<I", draw(st.sampled_from([0, 1, 2 ** 20, 2 ** 31]))),
         P.LONG_BINGET + struct.pack("<I", draw(st.sampled_from([0, 1, 2 ** 31]))), P.MEMOIZE,
         P.BINBYTES8 + struct.pack("<Q", draw(st.sampled_from([0, 4, 2 ** 40]))) + b"abcd",
-        P.BINUNICODE8 + struct.pack("<Q", 2 ** 50), P.FRAME + struct.pack("<Q", draw(st.sampled_from([0, 9, 2 ** 40]))),
+        P.BINUNICODE8 + struct.pack("<Q", 2 ** 50),
+        P.FRAME + struct.pack("<Q", draw(st.sampled_from([0, 9, 2 ** 40]))),
         P.EXT1 + b"\x01", P.EXT2 + b"\x01\x00", P.EXT4 + b"\x01\x00\x00\x00", P.STOP, b"\xff", b"I1\n",
     ]))
 

@@ -754,3 +754,20 @@ def test_memoized_objects_used_again_and_again_cost_little(tmp_path, name):
         tracemalloc.stop()
     assert time.perf_counter() - start < 20
     assert peak < 20 * path.stat().st_size + 16 * 2 ** 20
+
+
+def test_a_zip_of_too_many_members_is_refused_before_zipfile_parses_them(tmp_path):
+    """More central-directory signatures than MAX_MEMBERS anywhere in the file: refused at once. 200,000 empty
+    members (a 16 MB file) cost zipfile 100 MB and seconds to list."""
+    from squeezebert_np.checkpoint.torch_bin import CENTRAL_DIRECTORY_MAGIC, MAX_MEMBERS
+    path = torch_save({"w": torch.ones(2)}, tmp_path / "model.bin", "zip")
+    with zipfile.ZipFile(path, "a") as archive:
+        archive.writestr("model/extra", CENTRAL_DIRECTORY_MAGIC * MAX_MEMBERS)
+    tracemalloc.start()
+    try:
+        with pytest.raises(CheckpointError, match=f"more than {MAX_MEMBERS} members"):
+            load_torch_bin(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2 ** 20

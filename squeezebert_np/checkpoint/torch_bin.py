@@ -35,7 +35,8 @@ import zlib
 import numpy as np
 
 from ..errors import CheckpointError, UnsafeCheckpointError
-from .safetensors_io import MAX_NDIM, describe, empty_array, looks_like_safetensors, map_file, open_checkpoint
+from .safetensors_io import (MAX_NDIM, MAX_TENSORS, describe, empty_array, looks_like_safetensors, map_file,
+                             open_checkpoint)
 
 # ---- telling formats apart by their first bytes (TORCH_BIN.md §1) ----
 
@@ -494,6 +495,24 @@ def unique_members(infolist, source):
     return infos
 
 
+CENTRAL_DIRECTORY_MAGIC = b"PK\x01\x02"  # starts every member's entry in the zip's central directory
+MAX_MEMBERS = MAX_TENSORS + 16  # one member per storage (at most one per tensor), plus data.pkl, byteorder, ...
+
+
+def check_member_count(buffer, source):
+    """Refuse a zip with more than `MAX_MEMBERS` members before zipfile builds an object for each (a few hundred
+    bytes per 46-byte entry). Every entry zipfile reads starts with the central directory signature, so the
+    signatures in the whole file bound the count (at most MAX_MEMBERS + 1 searches, each at C speed)."""
+    position = count = 0
+    while count <= MAX_MEMBERS:
+        position = buffer.find(CENTRAL_DIRECTORY_MAGIC, position) + 1
+        if position == 0:
+            return
+        count += 1
+    raise CheckpointError(f"{source}: a zip of more than {MAX_MEMBERS} members is not a torch checkpoint "
+                          f"(at most {MAX_TENSORS} tensors)")
+
+
 def read_zip_records(file, source):
     """Parse the zip directory: `(data.pkl bytes, folder, byteorder, {member name: ZipInfo})`.
 
@@ -528,6 +547,7 @@ def read_zip_records(file, source):
 def load_zip(file, source):
     """The zip format: unpickle `data.pkl`, then map each used `data/<key>` member of the file (§2, §10)."""
     buffer = map_file(file)
+    check_member_count(buffer, source)
     data_pkl, folder, byteorder, infos = read_zip_records(file, source)
     on_persistent_id, _ = storage_table(source, pid_length=5)
     state, _ = unpickle(data_pkl, 0, source, ALLOWED_GLOBALS, on_persistent_id)
