@@ -26,7 +26,7 @@ import numpy as np
 
 from . import cli
 from .checkpoint.files import load_weights
-from .checkpoint.safetensors_io import save_safetensors
+from .checkpoint.safetensors_io import save_safetensors, write_atomically
 from .checkpoint.state_dict import PREFIX, map_keys, rename_legacy, to_float32
 from .config import SqueezeBertConfig, write_text_atomically
 from .errors import CheckpointError
@@ -116,8 +116,8 @@ def converted_state_dict(selected, dtype, tie_word_embeddings=True):
 
 def convert_checkpoint(src, dst, dtype="float32"):
     """Convert the checkpoint at `src` (folder or weights file) into a safetensors folder at `dst`."""
-    if dtype not in ("float32", "float16"):
-        raise CheckpointError(f"--dtype must be float32 or float16, got {dtype!r}")
+    if not isinstance(dtype, str) or dtype not in ("float32", "float16"):
+        raise CheckpointError(f"--dtype must be float32 or float16, got {dtype!r:.80}")
     src = os.fspath(src)
     folder = os.path.dirname(os.path.abspath(src)) if os.path.isfile(src) else src
     if not os.path.isdir(folder):
@@ -133,7 +133,8 @@ def convert_checkpoint(src, dst, dtype="float32"):
     write_text_atomically(os.path.join(dst, "config.json"), config_json)
     for name in TOKENIZER_FILES:
         if os.path.isfile(os.path.join(folder, name)) and os.path.abspath(folder) != os.path.abspath(dst):
-            shutil.copyfile(os.path.join(folder, name), os.path.join(dst, name))
+            with open(os.path.join(folder, name), "rb") as source:  # atomically: a failed copy leaves no half file
+                write_atomically(os.path.join(dst, name), lambda target: shutil.copyfileobj(source, target))
     return dst
 
 

@@ -88,3 +88,10 @@ class ExerciseError(SqueezeBertError, ValueError):
 
 class UnexpectedArgumentError(SqueezeBertError, TypeError):
     """A keyword argument the function does not take (a TypeError, as Python and transformers raise it)."""
+
+
+# ---- checkpoint files ----
+
+class CheckpointFileError(CheckpointError, OSError):
+    """A checkpoint path is missing, a folder, not a regular file, or unreadable (the message names the path;
+    `errno` is the operating system's, where it gave one)."""

@@ -1,5 +1,6 @@
 """Finding and reading a checkpoint's weight files: the four layouts, the preference order, sharded indexes, the
 hub path, and files that are not what their name says."""
+import errno
 import io
 import json
 import os
@@ -12,9 +13,9 @@ import torch
 from fakehub import FakeHub
 from tiny_models import TINY_SQUEEZEBERT
 from squeezebert_np import hub
-from squeezebert_np.checkpoint.files import WEIGHTS_FILES, load_weights, read_checkpoint_file
+from squeezebert_np.checkpoint.files import WEIGHTS_FILES, load_weights, read_checkpoint_file, read_shard_index
 from squeezebert_np.checkpoint.safetensors_io import save_safetensors
-from squeezebert_np.errors import CheckpointError
+from squeezebert_np.errors import CheckpointError, CheckpointFileError
 
 STATE = {"a.weight": np.arange(6, dtype=np.float32).reshape(2, 3), "a.bias": np.ones(2, np.float32),
          "b.weight": np.full((3, 3), 2.0, np.float32)}
@@ -194,6 +195,10 @@ def test_missing_repo_files_are_looked_for_in_order(monkeypatch):
     ('{"weight_map": {"w": ".."}}', "must be a file name in the same folder"),
     ('{"weight_map": {"w": 3}}', "must be a file name in the same folder"),
     ('{"weight_map": {"w": "missing.safetensors"}}', "lists the shard missing.safetensors, which is missing"),
+    pytest.param('{"weight_map": {"w": "a"}, "x": [' + "[]," * 2000 + '[]]}',
+                 "the index holds 2004 JSON objects/arrays", id="2004 containers"),
+    pytest.param('{"weight_map": {' + ",".join(f'"w{i}": "a"' for i in range(101_002)) + '}}',
+                 "and 101001 commas", id="101001 commas"),
 ])
 def test_bad_indexes(tmp_path, index, message):
     (tmp_path / "model.safetensors.index.json").write_text(index)
@@ -247,3 +252,34 @@ def test_weights_files_that_are_not_weights(tmp_path, name, content, message):
     (tmp_path / name).write_bytes(content)
     with pytest.raises(CheckpointError, match=message):
         load_weights(tmp_path)
+
+
+@pytest.mark.parametrize("make", ["missing", "folder", "fifo"])
+def test_a_path_that_is_no_file_is_our_os_error_naming_it(tmp_path, make):
+    """Missing, a folder, or a FIFO (open() would block until a writer came): CheckpointFileError, an OSError
+    with the operating system's errno where there is one."""
+    path = tmp_path / "model.safetensors"
+    if make == "folder":
+        path.mkdir()
+    elif make == "fifo":
+        os.mkfifo(path)
+    with pytest.raises(CheckpointFileError, match=str(path)) as raised:
+        read_checkpoint_file(path)
+    assert isinstance(raised.value, OSError)
+    if make == "missing":
+        assert raised.value.errno == errno.ENOENT
+    index = tmp_path / "model.safetensors.index.json"
+    os.symlink(path, index)
+    with pytest.raises(CheckpointFileError, match=str(index)):
+        read_shard_index(index)
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float64", "fp16", None, ["float16"], np.array([1, 2])])
+def test_save_pretrained_refuses_other_dtypes_with_our_error(tmp_path, dtype):
+    """Was a plain ValueError (and a NumPy array made `in` itself fail): now CheckpointError naming the choices,
+    before any file exists."""
+    from squeezebert_np import SqueezeBertConfig, SqueezeBertModel
+    model = SqueezeBertModel(SqueezeBertConfig(**TINY_SQUEEZEBERT))
+    with pytest.raises(CheckpointError, match="dtype must be 'float32' or 'float16'"):
+        model.save_pretrained(tmp_path / "out", dtype=dtype)
+    assert not (tmp_path / "out").exists()

@@ -165,3 +165,24 @@ def test_config_is_serialised_before_anything_is_written(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match="my_note"):
         convert_checkpoint(src, tmp_path / "dst")
     assert not (tmp_path / "dst").exists()
+
+
+def test_a_failed_tokenizer_copy_leaves_no_partial_file(tmp_path, monkeypatch):
+    """The tokenizer files are copied through a temporary file and os.replace, like the weights and config."""
+    torch_checkpoint(tmp_path / "src")
+    (tmp_path / "src" / "tokenizer.json").write_text("{}" * 100_000)
+
+    def copy_half_then_fail(source, target, *args):
+        target.write(source.read(1000))
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("shutil.copyfileobj", copy_half_then_fail)
+    with pytest.raises(OSError, match="No space left"):
+        convert_checkpoint(tmp_path / "src", tmp_path / "dst")
+    assert sorted(os.listdir(tmp_path / "dst")) == ["config.json", "model.safetensors"]
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", None, np.array([1, 2])])
+def test_bad_dtypes_are_our_error(tmp_path, dtype):
+    with pytest.raises(CheckpointError, match="--dtype must be float32 or float16"):
+        convert_checkpoint(tmp_path, tmp_path / "dst", dtype)

@@ -5,6 +5,8 @@ import mmap
 import os
 import stat
 import struct
+import time
+import tracemalloc
 import uuid
 
 import numpy as np
@@ -18,7 +20,7 @@ from hypothesis.extra import numpy as hnp
 
 from squeezebert_np.checkpoint import safetensors_io
 from squeezebert_np.checkpoint.safetensors_io import load_safetensors, read_header, save_safetensors
-from squeezebert_np.errors import CheckpointError
+from squeezebert_np.errors import CheckpointError, CheckpointFileError
 
 
 def numpy_tensors():
@@ -241,6 +243,9 @@ F32_4 = {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}
     ({"__metadata__": {"format": 1}, "w": F32_4}, bytes(16), None, "__metadata__ must map strings to strings"),
     ({"__metadata__": {"a": {"b": "c"}}, "w": F32_4}, bytes(16), None, "__metadata__ must map strings"),
     ({"__metadata__": "pt", "w": F32_4}, bytes(16), None, "__metadata__ must map strings"),
+    ({"w": {**F32_4, "dtype": ["F32"]}}, bytes(16), None, r"unknown or unsupported dtype \['F32'\]"),
+    ({"w": {**F32_4, "dtype": {"F32": 1}}}, bytes(16), None, "unknown or unsupported dtype"),
+    ({"w": {**F32_4, "dtype": None}}, bytes(16), None, "unknown or unsupported dtype None"),
 ], ids=lambda value: value if isinstance(value, str) else None)
 def test_lying_headers_are_refused(tmp_path, header, data, length, message):
     path = write_raw(tmp_path / "bad.safetensors", header, data, length)
@@ -305,3 +310,76 @@ def test_random_corruption_gives_checkpoint_error_or_arrays(tmp_path, data):
     except CheckpointError:
         return
     assert all(isinstance(array, np.ndarray) for array in got.values())
+
+
+# ---- headers that cost too much: bounded time and memory before anything is refused ----
+
+def many_entries(count, duplicate_last=False):
+    """A header of `count` zero-size entries (each valid alone), optionally naming the last one twice."""
+    entry = '{"dtype":"U8","shape":[0],"data_offsets":[0,0]}'
+    names = [f"t{i}" for i in range(count)] + ([f"t{count - 1}"] if duplicate_last else [])
+    return ("{" + ",".join(f'"{name}":{entry}' for name in names) + "}").encode()
+
+
+def test_a_duplicate_name_among_many_entries_is_found_in_linear_time(tmp_path):
+    """60,000 entries and a repeated last name took minutes (a count() per key); now well under a second."""
+    path = write_raw(tmp_path / "dup.safetensors", many_entries(60_000, duplicate_last=True))
+    start = time.perf_counter()
+    with pytest.raises(CheckpointError, match="duplicate key 't59999'"):
+        load_safetensors(path)
+    assert time.perf_counter() - start < 15
+
+
+def test_the_entry_limit(tmp_path):
+    """MAX_TENSORS entries load (as the library loads them); one more is refused by count, before json.loads."""
+    limit = safetensors_io.MAX_TENSORS
+    path = write_raw(tmp_path / "limit.safetensors", many_entries(limit))
+    assert len(load_safetensors(path)) == len(safetensors.numpy.load_file(path)) == limit
+    path = write_raw(tmp_path / "over.safetensors", many_entries(limit + 1))
+    with pytest.raises(CheckpointError, match=f"at most {limit} tensors need at most"):
+        load_safetensors(path)
+
+
+@pytest.mark.parametrize("header", [
+    pytest.param(many_entries(1_000_000), id="a million empty entries"),
+    pytest.param(b'{"w":[' + b"[]," * 4_000_000 + b"[]]}", id="four million nested lists"),
+    pytest.param(b'{"w":[' + b"1000," * 3_000_000 + b"1]}", id="three million ints"),
+    pytest.param(b'{"w":{' + b'"a":{},' * 2_000_000 + b'"b":1}}', id="two million nested objects"),
+])
+def test_memory_amplifying_headers_are_refused_in_bounded_memory(tmp_path, header):
+    """Such headers built a Python object per few bytes (a 42 MB header cost 1 GiB); now they are refused from a
+    count of their brackets and commas: peak memory a small multiple of the header, whatever it holds."""
+    path = write_raw(tmp_path / "big.safetensors", header)
+    tracemalloc.start()
+    try:
+        with pytest.raises(CheckpointError, match="JSON objects/arrays"):
+            load_safetensors(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2 * len(header) + 16 * 2 ** 20
+
+
+def test_brackets_and_commas_inside_strings_do_not_count(tmp_path):
+    """Names and metadata may hold any characters: only JSON structure counts towards the limit, escapes included."""
+    text = '[{,\\\\\\"' * 200_000  # brackets, a comma, an escaped backslash and an escaped quote, as JSON
+    header = ('{"__metadata__":{"note":"' + text + '"},"w\\\\\\\"{":' + json.dumps(F32_4) + "}").encode()
+    path = write_raw(tmp_path / "strings.safetensors", header, bytes(16))
+    assert list(load_safetensors(path)) == list(safetensors.numpy.load_file(path)) == ['w\\"{']
+    assert read_header(path)[1]["note"] == json.loads(f'"{text}"')
+
+
+# ---- paths that are not checkpoint files ----
+
+@pytest.mark.parametrize("make", ["missing", "folder", "fifo"])
+def test_a_path_that_is_no_file_is_our_os_error_naming_it(tmp_path, make):
+    path = tmp_path / "model.safetensors"
+    if make == "folder":
+        path.mkdir()
+    elif make == "fifo":
+        os.mkfifo(path)  # opening it would block until a writer comes
+    with pytest.raises(CheckpointFileError, match=str(path)) as raised:
+        load_safetensors(path)
+    assert isinstance(raised.value, OSError) and isinstance(raised.value, CheckpointError)
+    with pytest.raises(CheckpointFileError, match=str(path)):
+        read_header(path)

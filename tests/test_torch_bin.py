@@ -12,6 +12,8 @@ import os
 import pickle
 import struct
 import tarfile
+import time
+import tracemalloc
 import uuid
 import zipfile
 
@@ -23,7 +25,7 @@ from hypothesis import strategies as st
 
 from tiny_models import TINY_SQUEEZEBERT
 from squeezebert_np.checkpoint.torch_bin import ALLOWED_GLOBALS, load_torch_bin
-from squeezebert_np.errors import CheckpointError, UnsafeCheckpointError
+from squeezebert_np.errors import CheckpointError, CheckpointFileError, UnsafeCheckpointError
 
 # (container, pickle protocol): the four ways torch.save can write a state dict
 FORMATS = [("zip", 2), ("legacy", 2), ("zip", 4), ("legacy", 4)]
@@ -646,3 +648,126 @@ def test_random_corruption_gives_checkpoint_error_or_a_correct_result(tmp_path, 
     assert all(isinstance(a, np.ndarray) for a in got.values())
     if container == "zip":
         assert_byte_equal(got, expected)
+
+
+# ---- zips whose members are named twice; paths that are not files ----
+
+def zip_with_a_second_member(path, source, name, data):
+    """A copy of the zip `source` with one more member `name` appended (zipfile warns about the duplicate)."""
+    with zipfile.ZipFile(source) as original, zipfile.ZipFile(path, "w") as copy_:
+        for info in original.infolist():
+            copy_.writestr(info, original.read(info))
+        with pytest.warns(UserWarning, match="Duplicate name"):
+            copy_.writestr(name, data)
+    return path
+
+
+def test_a_zip_with_two_data_pkl_is_refused(tmp_path):
+    """Which of two data.pkl members a reader takes is up to it (miniz, zipfile and torch versions differ):
+    one file, two models. Refused, naming the member."""
+    first = torch_save({"w": torch.tensor([1.0, 2.0])}, tmp_path / "first.bin", "zip")
+    second = torch_save({"v": torch.tensor([3.0, 4.0])}, tmp_path / "second.bin", "zip")
+    with zipfile.ZipFile(second) as archive:
+        other_pkl = archive.read("second/data.pkl")
+    path = zip_with_a_second_member(tmp_path / "two.bin", first, "first/data.pkl", other_pkl)
+    with pytest.raises(CheckpointError, match="member 'first/data.pkl' occurs twice"):
+        load_torch_bin(path)
+
+
+def test_a_zip_with_two_copies_of_a_storage_is_refused(tmp_path):
+    first = torch_save({"w": torch.tensor([1.0, 2.0])}, tmp_path / "first.bin", "zip")
+    path = zip_with_a_second_member(tmp_path / "two.bin", first, "first/data/0", np.float32([5, 6]).tobytes())
+    with pytest.raises(CheckpointError, match="member 'first/data/0' occurs twice"):
+        load_torch_bin(path)
+
+
+@pytest.mark.parametrize("make", ["missing", "folder", "fifo"])
+def test_a_path_that_is_no_file_is_our_os_error_naming_it(tmp_path, make):
+    path = tmp_path / "pytorch_model.bin"
+    if make == "folder":
+        path.mkdir()
+    elif make == "fifo":
+        os.mkfifo(path)
+    with pytest.raises(CheckpointFileError, match=str(path)) as raised:
+        load_torch_bin(path)
+    assert isinstance(raised.value, OSError)
+
+
+# ---- pickles whose few bytes would cost much: each use of a memoized object must stay cheap ----
+
+P = pickle
+
+
+def repeated(setup, step, count):
+    """A protocol-2 data.pkl: `setup` (memoizes what `step` uses), then `count` copies of `step` appended to a
+    list, which is the pickle's result (not a state dict: refused at the end, if the reader gets there)."""
+    return P.PROTO + b"\x02" + setup + P.EMPTY_LIST + P.MARK + step * count + P.APPENDS + P.STOP
+
+
+def zip_of(path, data_pkl):
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("archive/data.pkl", data_pkl)
+        archive.writestr("archive/byteorder", "little")
+    return path
+
+
+def get(index):
+    return P.BINGET + bytes([index])
+
+
+BIG_TEXT = "x" * 100_000
+BOMBS = {
+    # _codecs.encode(the same 100 kB string, "latin1"), 20,000 times: 2 GB of bytes from a 260 kB pickle
+    "encode": repeated(P.GLOBAL + b"_codecs\nencode\n" + P.BINPUT + b"\x00"
+                       + P.BINUNICODE + struct.pack("<I", len(BIG_TEXT)) + BIG_TEXT.encode() + P.BINPUT + b"\x01"
+                       + P.SHORT_BINUNICODE + b"\x06latin1" + P.BINPUT + b"\x02" + P.POP * 3,
+                       get(0) + get(1) + get(2) + P.TUPLE2 + P.REDUCE, 20_000),
+    # OrderedDict(the same list of 50,000 pairs), 2,000 times
+    "OrderedDict": repeated(P.GLOBAL + b"collections\nOrderedDict\n" + P.BINPUT + b"\x00" + P.EMPTY_LIST + P.MARK
+                            + b"".join(P.BININT + struct.pack("<i", i) + P.NONE + P.TUPLE2 for i in range(50_000))
+                            + P.APPENDS + P.BINPUT + b"\x01" + P.POP * 2,
+                            get(0) + get(1) + P.TUPLE1 + P.REDUCE, 2_000),
+    # OrderedDict() then BUILD with the same 50,000-key state dict, 2,000 times
+    "BUILD": repeated(P.GLOBAL + b"collections\nOrderedDict\n" + P.BINPUT + b"\x00" + P.EMPTY_DICT + P.MARK
+                      + b"".join(P.BINUNICODE + struct.pack("<I", 6) + f"k{i:05}".encode() + P.NONE
+                                 for i in range(50_000)) + P.SETITEMS + P.BINPUT + b"\x01" + P.POP * 2,
+                      get(0) + P.EMPTY_TUPLE + P.REDUCE + get(1) + P.BUILD, 2_000),
+    # _rebuild_tensor_v2(storage?, 0, the same 100,000-long size tuple, ...), 2,000 times
+    "size tuple": repeated(P.GLOBAL + b"torch._utils\n_rebuild_tensor_v2\n" + P.BINPUT + b"\x00"
+                           + P.MARK + P.BININT1 + b"\x01" + P.DUP * 99_999 + P.TUPLE + P.BINPUT + b"\x01" + P.POP * 2,
+                           get(0) + P.NONE + P.BININT1 + b"\x00" + get(1) + get(1) + P.TUPLE + P.REDUCE, 2_000),
+}
+
+
+@pytest.mark.parametrize("name", list(BOMBS))
+def test_memoized_objects_used_again_and_again_cost_little(tmp_path, name):
+    """Each of these was seconds to minutes or gigabytes; now the whole file is read in bounded time, with peak
+    memory a small multiple of the file size, and refused."""
+    path = zip_of(tmp_path / "bomb.bin", BOMBS[name])
+    tracemalloc.start()
+    start = time.perf_counter()
+    try:
+        with pytest.raises(CheckpointError):
+            load_torch_bin(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert time.perf_counter() - start < 20
+    assert peak < 20 * path.stat().st_size + 16 * 2 ** 20
+
+
+def test_a_zip_of_too_many_members_is_refused_before_zipfile_parses_them(tmp_path):
+    """More central-directory signatures than MAX_MEMBERS anywhere in the file: refused at once. 200,000 empty
+    members (a 16 MB file) cost zipfile 100 MB and seconds to list."""
+    from squeezebert_np.checkpoint.torch_bin import CENTRAL_DIRECTORY_MAGIC, MAX_MEMBERS
+    path = torch_save({"w": torch.ones(2)}, tmp_path / "model.bin", "zip")
+    with zipfile.ZipFile(path, "a") as archive:
+        archive.writestr("model/extra", CENTRAL_DIRECTORY_MAGIC * MAX_MEMBERS)
+    tracemalloc.start()
+    try:
+        with pytest.raises(CheckpointError, match=f"more than {MAX_MEMBERS} members"):
+            load_torch_bin(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2 ** 20

@@ -16,7 +16,8 @@ import json
 import os
 
 from ..errors import CheckpointError, LocalEntryNotFoundError
-from .safetensors_io import describe, load_safetensors, looks_like_safetensors
+from .safetensors_io import (MAX_HEADER_SIZE, MAX_TENSORS, check_structure, describe, load_safetensors,
+                             looks_like_safetensors, open_checkpoint)
 from .torch_bin import HEAD_SIZE, load_torch_bin
 
 SAFE_WEIGHTS_NAME = "model.safetensors"
@@ -24,6 +25,9 @@ SAFE_WEIGHTS_INDEX_NAME = "model.safetensors.index.json"
 WEIGHTS_NAME = "pytorch_model.bin"
 WEIGHTS_INDEX_NAME = "pytorch_model.bin.index.json"
 WEIGHTS_FILES = (SAFE_WEIGHTS_NAME, SAFE_WEIGHTS_INDEX_NAME, WEIGHTS_NAME, WEIGHTS_INDEX_NAME)  # preference order
+# An index is {"metadata": {...}, "weight_map": {name: shard}}: one comma per tensor, a few objects. Like a
+# safetensors header it is at most 100 MB and its JSON structure is counted before json.loads builds it.
+INDEX_LIMITS = (1_000, MAX_TENSORS + 1_000)
 
 
 def read_checkpoint_file(path):
@@ -32,7 +36,7 @@ def read_checkpoint_file(path):
     safetensors -> `load_safetensors`; anything else -> `load_torch_bin`, which reads the zip and legacy torch
     formats and refuses the rest (LFS pointer, HTML page, tar, unknown) with a hint.
     """
-    with open(os.fspath(path), "rb") as file:
+    with open_checkpoint(path) as file:
         head = file.read(HEAD_SIZE)
     return load_safetensors(path) if looks_like_safetensors(head) else load_torch_bin(path)
 
@@ -41,9 +45,13 @@ def read_shard_index(path):
     """The `weight_map` of a sharded checkpoint's index file, checked: a non-empty `{tensor name: shard file}`
     whose shard names are plain file names (no folders, so an index cannot point outside its folder)."""
     source = os.fspath(path)
+    with open_checkpoint(source) as file:
+        raw = file.read(MAX_HEADER_SIZE + 1)
+    if len(raw) > MAX_HEADER_SIZE:
+        raise CheckpointError(f"{source}: an index file over {MAX_HEADER_SIZE} bytes is not a shard index")
+    check_structure(raw, source, "the index", INDEX_LIMITS)
     try:
-        with open(source, "rb") as file:
-            index = json.loads(file.read().decode("utf-8"))
+        index = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as err:
         raise CheckpointError(f"{source}: not a valid JSON index ({err})") from None
     weight_map = index.get("weight_map") if type(index) is dict else None

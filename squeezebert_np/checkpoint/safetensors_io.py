@@ -13,6 +13,13 @@ trailing bytes (the safetensors library refuses these too). There is nothing to 
 numbers that lie; each is checked before an array is made. We are stricter than the library in one place: a
 header that names a tensor twice (JSON allows it, the library keeps the last) is refused.
 
+A hostile header must not cost more than a real one of its size. The header is at most 100 MB (the library's
+limit) and describes at most `MAX_TENSORS` = 100,000 tensors (a SqueezeBERT checkpoint has about 200; transformers
+shards checkpoints by size, so even the largest models put a few thousand in one file). Before `json.loads` builds
+a Python object per JSON value, the header's `{`, `[` and `,` outside strings are counted (a C-speed scan), so
+a 40 MB header of three million empty entries is refused in well under a second instead of costing a gigabyte;
+every later check is linear or a sort.
+
 Reading maps the file and returns read-only NumPy views of it (`np.frombuffer` over a read-only `mmap`): nothing
 is copied, pages are read when first touched, and nothing can write into the file. BF16 (no NumPy dtype) is
 widened to float32 exactly, which copies that tensor. `safetensors.numpy.load_file` copies every tensor instead.
@@ -25,11 +32,12 @@ import mmap
 import os
 import reprlib
 import secrets
+import stat
 import struct
 
 import numpy as np
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, CheckpointFileError
 
 # safetensors dtype name -> NumPy dtype (little-endian). BF16 is read as its raw bits and widened to float32.
 DTYPES = {
@@ -43,6 +51,11 @@ NAME_OF_DTYPE = {np.dtype(DTYPES[name]): name for name in WRITE_ORDER}
 MAX_HEADER_SIZE = 100_000_000  # the safetensors library's own limit (MAX_HEADER_SIZE in tensor.rs)
 METADATA_KEY = "__metadata__"
 MAX_NDIM = 32  # NumPy 1.x's limit on dimensions (NumPy 2: 64); no weight comes close
+MAX_TENSORS = 100_000  # far above any real file (module docstring); bounds the work and memory per header
+# What a header of MAX_TENSORS entries needs at most: 3 containers per entry ({...}, shape and data_offsets) plus
+# the header and __metadata__ objects, and a few commas per entry (ndim + 3; an average ndim of 7 is allowed).
+MAX_CONTAINERS = 3 * MAX_TENSORS + 2
+MAX_COMMAS = 10 * MAX_TENSORS
 
 _SHORT_REPR = reprlib.Repr()
 _SHORT_REPR.maxstring = _SHORT_REPR.maxother = 60
@@ -62,6 +75,24 @@ def looks_like_safetensors(head):
     return len(head) >= 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") >= 2
 
 
+def open_checkpoint(path):
+    """`open(path, "rb")` for a checkpoint file, or CheckpointFileError naming the path: missing, a folder,
+    unreadable, or not a regular file (a FIFO would block forever and a device never ends)."""
+    source = os.fspath(path)
+    try:
+        if not stat.S_ISREG(os.stat(source).st_mode):
+            kind = "a folder" if os.path.isdir(source) else "not a regular file"
+            raise CheckpointFileError(f"{source} is {kind}, not a checkpoint file")
+        return open(source, "rb")
+    except CheckpointFileError:
+        raise
+    except (OSError, ValueError) as err:  # ValueError: a NUL byte in the path
+        error = CheckpointFileError(f"cannot open the checkpoint file {source}: "
+                                    f"{getattr(err, 'strerror', None) or err}")
+        error.errno = getattr(err, "errno", None)
+        raise error from None
+
+
 def map_file(file):
     """The whole open file as a read-only buffer: an `mmap` (pages are read on first touch and never written),
     or, where mapping is impossible (some network file systems), the bytes read into memory."""
@@ -75,10 +106,13 @@ def map_file(file):
 # ---- reading: the header ----
 
 def _reject_duplicates(pairs):
-    keys = [key for key, _ in pairs]
-    if len(set(keys)) != len(keys):
-        raise ValueError(f"duplicate key {describe(next(k for k in keys if keys.count(k) > 1))}")
-    return dict(pairs)
+    """`object_pairs_hook` for json.loads: a dict, or ValueError naming the first repeated key (linear time)."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen = set()
+        duplicate = next(key for key, _ in pairs if key in seen or seen.add(key))
+        raise ValueError(f"duplicate key {describe(duplicate)}")
+    return obj
 
 
 def _reject_constant(name):
@@ -100,10 +134,46 @@ def header_length(head, file_size, source):
     return length
 
 
+def structure_counts(raw, exact=False):
+    """`(containers, commas)`: how many `{` or `[`, and how many `,`, the JSON text holds. json.loads builds one
+    Python object per container and at most two per comma, so these bound its memory before it runs.
+
+    The quick count includes characters inside strings (names, metadata), so it can only overcount; `exact=True`
+    skips strings: escaped quotes and backslashes are removed, then a position is inside a string when an odd
+    number of quotes precede it (NumPy, in chunks, so memory stays small whatever the size).
+    """
+    if not exact:
+        return raw.count(b"{") + raw.count(b"["), raw.count(b",")
+    data = raw.replace(b"\\\\", b"").replace(b'\\"', b"")
+    containers = commas = inside = 0
+    for start in range(0, len(data), 1 << 20):
+        chunk = np.frombuffer(data, np.uint8, count=min(1 << 20, len(data) - start), offset=start)
+        parity = (np.cumsum(chunk == ord('"'), dtype=np.uint8) + np.uint8(inside)) & 1  # uint8 wraps: parity kept
+        outside = parity == 0
+        containers += int(np.count_nonzero(outside & ((chunk == ord("{")) | (chunk == ord("[")))))
+        commas += int(np.count_nonzero(outside & (chunk == ord(","))))
+        inside = int(parity[-1])
+    return containers, commas
+
+
+def check_structure(raw, source, what="the safetensors header", limits=(MAX_CONTAINERS, MAX_COMMAS)):
+    """Refuse JSON that would make json.loads build more objects than `MAX_TENSORS` entries need (`limits`:
+    at most so many containers and commas)."""
+    counts = structure_counts(raw)
+    if counts[0] > limits[0] or counts[1] > limits[1]:
+        counts = structure_counts(raw, exact=True)
+    if counts[0] > limits[0] or counts[1] > limits[1]:
+        raise CheckpointError(f"{source}: {what} holds {counts[0]} JSON objects/arrays and {counts[1]} commas; "
+                              f"at most {MAX_TENSORS} tensors need at most {limits[0]} and {limits[1]}")
+
+
 def decode_header(raw, source):
-    """The JSON header bytes -> dict, strictly: UTF-8, a JSON object, no duplicate keys, no NaN/Infinity."""
+    """The JSON header bytes -> dict, strictly: UTF-8, a JSON object of bounded size (`check_structure`), no
+    duplicate keys, no NaN/Infinity."""
+    raw = bytes(raw)
+    check_structure(raw, source)
     try:
-        text = bytes(raw).decode("utf-8")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
         raise CheckpointError(f"{source}: the safetensors header is not UTF-8 ({err})") from None
     try:
@@ -112,6 +182,9 @@ def decode_header(raw, source):
         raise CheckpointError(f"{source}: the safetensors header is not valid JSON ({err})") from None
     if type(header) is not dict:
         raise CheckpointError(f"{source}: the safetensors header is not a JSON object")
+    if len(header) - (METADATA_KEY in header) > MAX_TENSORS:
+        raise CheckpointError(f"{source}: the safetensors header describes {len(header) - (METADATA_KEY in header)} "
+                              f"tensors, more than the limit of {MAX_TENSORS}")
     return header
 
 
@@ -129,7 +202,7 @@ def check_entry(name, entry, source):
     if type(entry) is not dict or not {"dtype", "shape", "data_offsets"} <= entry.keys():
         raise CheckpointError(f"{where}: the entry must have dtype, shape and data_offsets, got {describe(entry)}")
     dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
-    if dtype not in DTYPES:
+    if type(dtype) is not str or dtype not in DTYPES:
         raise CheckpointError(f"{where}: unknown or unsupported dtype {describe(dtype)} "
                               f"(supported: {', '.join(DTYPES)})")
     if (type(shape) is not list or len(shape) > MAX_NDIM
@@ -173,7 +246,7 @@ def read_header(path):
     dict or None.
     """
     source = os.fspath(path)
-    with open(source, "rb") as file:
+    with open_checkpoint(source) as file:
         return checked_header(map_file(file), source)
 
 
@@ -223,7 +296,7 @@ def load_safetensors(path):
     truncating it in place would make touching an array crash the process (SIGBUS), as with any mapping.
     """
     source = os.fspath(path)
-    with open(source, "rb") as file:
+    with open_checkpoint(source) as file:
         buffer = map_file(file)
     entries, _, data_start = checked_header(buffer, source)
     return {name: tensor_view(buffer, dtype, shape, data_start + begin, f"{source}: tensor {describe(name)}")

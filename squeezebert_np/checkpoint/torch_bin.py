@@ -22,6 +22,7 @@ zero-copy views of the file (tied weights and views share memory, as in torch); 
 because their data is not aligned. Use `np.array(a)` for a writable copy.
 """
 import collections
+import functools
 import io
 import math
 import os
@@ -34,7 +35,8 @@ import zlib
 import numpy as np
 
 from ..errors import CheckpointError, UnsafeCheckpointError
-from .safetensors_io import MAX_NDIM, describe, empty_array, looks_like_safetensors, map_file
+from .safetensors_io import (MAX_NDIM, MAX_TENSORS, describe, empty_array, looks_like_safetensors, map_file,
+                             open_checkpoint)
 
 # ---- telling formats apart by their first bytes (TORCH_BIN.md §1) ----
 
@@ -149,8 +151,8 @@ def _check_index(value, what):
 
 
 def _check_shape(values, what):
-    if type(values) is not tuple:
-        raise CheckpointError(f"{what} must be a tuple, got {type(values).__name__}")
+    if type(values) is not tuple or len(values) > MAX_NDIM:  # the length first: a memoized tuple can be huge
+        raise CheckpointError(f"{what} must be a tuple of at most {MAX_NDIM} dimensions, got {describe(values)}")
     return tuple(_check_index(v, what) for v in values)
 
 
@@ -182,7 +184,7 @@ def rebuild_parameter(data, requires_grad, backward_hooks, state=None):
 
 def rebuild_from_type_v2(func, new_type, args, state):
     """Our `torch._tensor._rebuild_from_type_v2`: a tensor with Python attributes; drop the attributes."""
-    if type(func) is not Rebuilder or type(new_type) is not TensorType or type(args) is not tuple:
+    if type(func) is not Rebuilder or type(new_type) is not TensorType or type(args) is not tuple or len(args) > 7:
         raise CheckpointError("malformed _rebuild_from_type_v2 call")
     tensor = func(*args)
     if type(tensor) is not TensorRef:
@@ -190,26 +192,49 @@ def rebuild_from_type_v2(func, new_type, args, state):
     return tensor
 
 
-def encode_latin1(text, encoding):
-    """Our `_codecs.encode`: protocol 2 pickles `bytes` as `_codecs.encode(str, "latin1")`; allow only that."""
+class StateDict(collections.OrderedDict):
+    """Stands for `collections.OrderedDict`, the type of a state dict and of `backward_hooks`.
+
+    torch pickles one as `OrderedDict()` (no argument), then SETITEMS, then BUILD with its attributes
+    (`_metadata`, per-module versions). Here the call takes no argument and BUILD keeps nothing: otherwise each
+    would copy a memoized container at every use, a few pickle bytes costing time and memory without bound.
+    """
+
+    def __init__(self, *args, **kwargs):
+        if args or kwargs:
+            raise CheckpointError("collections.OrderedDict is called with arguments; torch never pickles it so")
+        super().__init__()
+
+    def __setstate__(self, state):
+        pass  # `_metadata` is not needed to read the weights
+
+
+def encode_latin1(text, encoding, cache):
+    """Our `_codecs.encode`: protocol 2 pickles `bytes` as `_codecs.encode(str, "latin1")`; allow only that.
+
+    Each distinct string is encoded once per pickle (`cache`), so a memoized string encoded again and again
+    (a few bytes of pickle each time) costs no new memory.
+    """
     if type(text) is not str or encoding not in ("latin1", "latin-1"):
         raise CheckpointError("_codecs.encode is allowed only as encode(str, 'latin1')")
-    return text.encode("latin-1")
+    if text not in cache:
+        cache[text] = text.encode("latin-1")
+    return cache[text]
 
 
 def _rebuilder(module, name, func):
     return (module, name), Rebuilder(f"{module}.{name}", func)
 
 
-# Every global a state dict pickle may name, and what it becomes (§5). Nothing else resolves.
+# Every global a state dict pickle may name, and what it becomes (§5). Nothing else resolves. `_codecs.encode`
+# is added per pickle (`unpickle`), with its own cache.
 ALLOWED_GLOBALS = dict([
-    (("collections", "OrderedDict"), collections.OrderedDict),  # the real class: harmless, immutable
+    (("collections", "OrderedDict"), StateDict),
     _rebuilder("torch._utils", "_rebuild_tensor", rebuild_tensor),
     _rebuilder("torch._utils", "_rebuild_tensor_v2", rebuild_tensor),
     _rebuilder("torch._utils", "_rebuild_parameter", rebuild_parameter),
     _rebuilder("torch._utils", "_rebuild_parameter_with_state", rebuild_parameter),
     _rebuilder("torch._tensor", "_rebuild_from_type_v2", rebuild_from_type_v2),
-    _rebuilder("_codecs", "encode", encode_latin1),
     (("torch", "Tensor"), TensorType("torch.Tensor")),
     (("torch.nn.parameter", "Parameter"), TensorType("torch.nn.parameter.Parameter")),
     *((("torch", name), storage_type) for name, storage_type in STORAGE_TYPES.items()),
@@ -297,6 +322,9 @@ def unpickle(buffer, start, source, allowed=None, on_persistent_id=None):
     becomes a CheckpointError; ours pass through.
     """
     end = pickle_end(buffer, start, source)
+    if allowed:  # `_codecs.encode` with a cache of this pickle's own
+        encode = Rebuilder("_codecs.encode", functools.partial(encode_latin1, cache={}))
+        allowed = {**allowed, ("_codecs", "encode"): encode}
     try:
         return RestrictedUnpickler(io.BytesIO(buffer[start:end]), source, allowed or {}, on_persistent_id).load(), end
     except CheckpointError:
@@ -339,7 +367,7 @@ def flat_state_dict(obj, source):
     `dict.items(obj)`, not `obj.items()`: BUILD can set attributes on the OrderedDict (that is how torch's
     `_metadata` arrives), which could shadow its methods (§6).
     """
-    if type(obj) not in (dict, collections.OrderedDict):
+    if type(obj) not in (dict, StateDict):
         raise CheckpointError(f"{source}: expected a state dict (a mapping of names to tensors), "
                               f"got {type(obj).__name__}")
     items = list(dict.items(obj))
@@ -456,6 +484,35 @@ def zip_storage(buffer, info, ref, byteorder, source):
     return np.frombuffer(buffer, dtype=dtype, count=ref.numel, offset=start)
 
 
+def unique_members(infolist, source):
+    """`{member name: ZipInfo}`, refusing a name that occurs twice: which one a reader takes is its choice
+    (zipfile takes the last), so one file could give two different models."""
+    infos = {info.filename: info for info in infolist}
+    if len(infos) != len(infolist):
+        seen = set()
+        duplicate = next(info.filename for info in infolist if info.filename in seen or seen.add(info.filename))
+        raise CheckpointError(f"{source}: corrupt zip: the member {describe(duplicate)} occurs twice")
+    return infos
+
+
+CENTRAL_DIRECTORY_MAGIC = b"PK\x01\x02"  # starts every member's entry in the zip's central directory
+MAX_MEMBERS = MAX_TENSORS + 16  # one member per storage (at most one per tensor), plus data.pkl, byteorder, ...
+
+
+def check_member_count(buffer, source):
+    """Refuse a zip with more than `MAX_MEMBERS` members before zipfile builds an object for each (a few hundred
+    bytes per 46-byte entry). Every entry zipfile reads starts with the central directory signature, so the
+    signatures in the whole file bound the count (at most MAX_MEMBERS + 1 searches, each at C speed)."""
+    position = count = 0
+    while count <= MAX_MEMBERS:
+        position = buffer.find(CENTRAL_DIRECTORY_MAGIC, position) + 1
+        if position == 0:
+            return
+        count += 1
+    raise CheckpointError(f"{source}: a zip of more than {MAX_MEMBERS} members is not a torch checkpoint "
+                          f"(at most {MAX_TENSORS} tensors)")
+
+
 def read_zip_records(file, source):
     """Parse the zip directory: `(data.pkl bytes, folder, byteorder, {member name: ZipInfo})`.
 
@@ -466,7 +523,7 @@ def read_zip_records(file, source):
     size = os.fstat(file.fileno()).st_size
     try:
         with zipfile.ZipFile(file) as archive:
-            infos = {info.filename: info for info in archive.infolist()}
+            infos = unique_members(archive.infolist(), source)
             pkl_name, folder = find_data_pkl(infos, source)
             for info in infos.values():
                 if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1:
@@ -490,6 +547,7 @@ def read_zip_records(file, source):
 def load_zip(file, source):
     """The zip format: unpickle `data.pkl`, then map each used `data/<key>` member of the file (§2, §10)."""
     buffer = map_file(file)
+    check_member_count(buffer, source)
     data_pkl, folder, byteorder, infos = read_zip_records(file, source)
     on_persistent_id, _ = storage_table(source, pid_length=5)
     state, _ = unpickle(data_pkl, 0, source, ALLOWED_GLOBALS, on_persistent_id)
@@ -576,7 +634,7 @@ def load_torch_bin(path):
     (a Git LFS pointer, an HTML page, the pre-2018 tar format, safetensors), with a hint.
     """
     source = os.fspath(path)
-    with open(source, "rb") as file:
+    with open_checkpoint(source) as file:
         head = file.read(HEAD_SIZE)
         if not head:
             raise CheckpointError(f"{source} is empty")
