@@ -378,9 +378,8 @@ def limited_memory():          # for the child: 4 GB of address space, so a runa
 @pytest.mark.parametrize("bad", BAD_CONFIGS, ids=lambda b: repr(b)[:40])
 @pytest.mark.parametrize("module", ["fill_mask", "convert"])
 def test_bad_configs_through_model_dir_are_one_line(uncased_dir, tmp_path, bad, module):
-    """The config's own checks are config.py's (another part of issue 15); the commands must turn its ConfigError
-    into one line. Where config.py itself does not refuse a config yet (its traceback, a MemoryError, a hang), the
-    case is an expected failure that says so; every other outcome must be one line and exit status 1."""
+    """config.py refuses each of these (within its size limits, before anything is allocated); the commands turn its
+    ConfigError into one line and exit status 1, in bounded time and memory."""
     import shutil
     folder = tmp_path / "bad"
     shutil.copytree(uncased_dir, folder)
@@ -390,13 +389,8 @@ def test_bad_configs_through_model_dir_are_one_line(uncased_dir, tmp_path, bad, 
         base = json.loads((folder / "config.json").read_text()) if isinstance(bad, dict) else None
         (folder / "config.json").write_text(json.dumps({**base, **bad} if base is not None else bad))
     args = ["--model", str(folder), TEXT] if module == "fill_mask" else [str(folder), str(tmp_path / "out")]
-    try:
-        result = subprocess.run([sys.executable, "-m", f"squeezebert_np.{module}", *args], capture_output=True,
-                                text=True, timeout=20, preexec_fn=limited_memory)
-    except subprocess.TimeoutExpired:
-        pytest.xfail("config.py does not refuse this config in bounded time yet")
-    if "Traceback" in result.stderr and ("squeezebert_np/config.py" in result.stderr or "MemoryError" in result.stderr):
-        pytest.xfail(f"config.py does not refuse this config yet: {result.stderr.strip().splitlines()[-1][:100]}")
+    result = subprocess.run([sys.executable, "-m", f"squeezebert_np.{module}", *args], capture_output=True,
+                            text=True, timeout=20, preexec_fn=limited_memory)
     one_line_error(result, "")
     assert not (tmp_path / "out").exists()
 
