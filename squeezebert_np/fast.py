@@ -22,6 +22,10 @@ measured reason (benchmarks/README.md has the figures):
    between GEMMs). Only when BLAS has one thread, or is not an OpenBLAS we can see, is the elementwise work
    (GELU, LayerNorm, softmax) split over ours (NumPy ufuncs release the GIL but run on one core).
 
+Training (`loss_and_grads`, modeling.py / heads.py) runs the plain layout of functional.py, whose GEMMs measured
+no slower than the [C, T] form for the backward; in float32 its GELU and GELU' come from `gelu_and_grad` (one
+chunked float32 pass, the same approximation as 4.), which replaced a float64 erf that took ~2/3 of a step.
+
 Switch:  `with squeezebert_np.fast.disable(): model(...)` runs the reference path; `fast.set_enabled(False)` turns
 it off for the process; `fast.set_num_threads(n)` sets our threads (default: the CPUs this process may use, as
 OpenBLAS does). The batch split of 5. uses at most as many threads as OpenBLAS is set to, so a `threadpoolctl`

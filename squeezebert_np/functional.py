@@ -275,10 +275,9 @@ def attention_backward(dcontext, cache):  # [N, C, W] -> dq, dk, dv, each [N, C,
     dctx = dcontext.reshape(n, h, d, w).transpose(0, 1, 3, 2)          # [N, C, W] -> [N, h, W, d]
     dprobs = dropout_backward(dctx @ v.transpose(0, 1, 3, 2), drop_mask)   # [N, h, W, W]
     dv = dropped.transpose(0, 1, 3, 2) @ dctx                           # [N, h, W, d]
-    dscores = probs * (dprobs - (dprobs * probs).sum(axis=-1, keepdims=True))
-    dscores = dscores / math.sqrt(d)
-    dq = dscores @ k.transpose(0, 1, 3, 2)                               # [N, h, W, d]
-    dk = q.transpose(0, 1, 3, 2) @ dscores                               # [N, h, d, W]
+    dscores = probs * (dprobs - (dprobs * probs).sum(axis=-1, keepdims=True))   # [N, h, W, W]
+    dq = (dscores @ k.transpose(0, 1, 3, 2)) / math.sqrt(d)              # [N, h, W, d]; the 1/sqrt d of the
+    dk = (q.transpose(0, 1, 3, 2) @ dscores) / math.sqrt(d)              # [N, h, d, W]  scores, on smaller arrays
     to_ncw = lambda a: a.transpose(0, 1, 3, 2).reshape(n, h * d, w)     # [N, h, W, d] -> [N, C, W]
     return to_ncw(dq), dk.reshape(n, h * d, w), to_ncw(dv)
 
@@ -308,7 +307,8 @@ def cross_entropy_forward(logits, labels, ignore_index=-100):  # [M, K], [M] int
 
 
 def cross_entropy_backward(dloss, cache):  # [], cache -> dlogits [M, K]
-    """dlogits = (softmax - onehot(label)) / n_kept on the kept rows, 0 on ignored ones (all ignored: all 0)."""
+    """dlogits = (softmax - onehot(label)) / n_kept on the kept rows, 0 on ignored ones (all ignored: all 0, as
+    torch, whose loss is then NaN)."""
     logp, keep, labels, shape = cache
     dlogits = np.zeros(shape, logp.dtype)
     d = np.exp(logp)                                           # softmax of the kept rows

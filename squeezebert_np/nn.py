@@ -53,9 +53,18 @@ class Module:
         return {name: merged[name] for name in canonical.values() if name in merged}
 
     def train(self, mode=True):
-        """Training mode (dropout on) for this module and every sub-module, as torch; returns self."""
+        """Training mode (dropout on) for this module and every sub-module, as torch; returns self.
+
+        Parameters must then be writable, as torch's always are, so that an optimizer can update them in place:
+        read-only arrays (the memory maps from_pretrained hands out) are copied into memory here, once, keeping
+        tied parameters one array."""
         for _, module in self.named_modules():
             module.training = bool(mode)
+        if mode:
+            copies = {}
+            for name, value in list(self.named_parameters(remove_duplicate=False)):
+                if not value.flags.writeable:
+                    self.set(name, copies.setdefault(id(value), np.array(value)))
         return self
 
     def eval(self):
@@ -108,7 +117,7 @@ class Module:
 
 
 def prefixed(prefix, grads):
-    """{name: gradient} of a sub-module -> the same keyed from its parent ("query.weight" -> "attention.query.weight")."""
+    """{name: gradient} of a sub-module, keyed from its parent: "query.weight" -> "attention.query.weight"."""
     return {prefix + name: g for name, g in grads.items()}
 
 

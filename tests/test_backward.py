@@ -3,10 +3,11 @@ torch autograd.
 
 cs231n's `rel_error(x, y) = max |x - y| / max(1e-8, |x| + |y|)`, element by element. The central difference is
 cs231n's with a fourth-order stencil, (-f(x+2h) + 8 f(x+h) - 8 f(x-h) + f(x-2h)) / 12h with h = 1e-3: truncation
-~h^4 f^(5)/30 ~ 1e-14 and rounding ~eps |f| / h ~ 1e-13 per output (outputs are differenced before the sum), so even entries of the gradient near 1e-4 meet
-1e-7 (the two-point formula, truncation h^2 vs rounding 1/h, cannot reach that for the small entries attention
-has). The inputs avoid tiny entries (saturated tails of tanh or GELU, sigmoids of huge logits), where a relative
-error of a difference quotient means nothing; those are checked against torch.
+~h^4 f^(5)/30 ~ 1e-14 and rounding ~eps |f| / h ~ 1e-13 per output (outputs are differenced before the sum), so
+even entries of the gradient near 1e-4 meet 1e-7 (the two-point formula, truncation h^2 against rounding 1/h,
+cannot reach that for the small entries attention has). The inputs avoid tiny entries (saturated tails of tanh or
+GELU, sigmoids of huge logits), where a relative error of a difference quotient means nothing; those are checked
+against torch.
 """
 import math
 
@@ -156,7 +157,7 @@ def test_losses_backward(rng):
 
 
 def test_all_ignored_cross_entropy_gives_nan_loss_and_zero_gradient():
-    """torch: the loss is NaN (0/0); we return a zero gradient rather than NaNs (nothing was kept to learn from)."""
+    """As torch (checked: cross_entropy of all-ignored rows gives a NaN loss and a zero .grad): nothing to learn from."""
     loss, cache = F.cross_entropy_forward(np.zeros((2, 3)), np.array([-100, -100]))
     assert np.isnan(loss)
     assert np.all(F.cross_entropy_backward(1.0, cache) == 0)

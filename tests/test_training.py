@@ -40,9 +40,20 @@ def test_eval_after_construction_and_train_eval_return_self():
     assert isinstance(model.dropout_rng, np.random.Generator)
 
 
-def test_from_pretrained_is_in_eval_mode(tmp_path):
-    small_model(dtype=np.float32).save_pretrained(tmp_path)
-    assert squeezebert_np.SqueezeBertForSequenceClassification.from_pretrained(str(tmp_path)).training is False
+def test_from_pretrained_is_in_eval_mode_and_train_makes_parameters_writable(tmp_path):
+    """from_pretrained hands out read-only memory maps; train() copies them once so an optimizer can update them in
+    place (torch's parameters are always writable), and the MLM decoder stays tied to the word embeddings."""
+    small_model("SqueezeBertForMaskedLM", dtype=np.float32).save_pretrained(tmp_path)
+    model = squeezebert_np.SqueezeBertForMaskedLM.from_pretrained(str(tmp_path))
+    assert model.training is False
+    assert not all(p.flags.writeable for _, p in model.named_parameters())
+    before = {n: p.copy() for n, p in model.named_parameters()}
+    model.train()
+    assert all(p.flags.writeable for _, p in model.named_parameters())
+    assert all(np.array_equal(p, before[n]) for n, p in model.named_parameters())
+    assert model.cls.predictions.decoder.weight is model.transformer.embeddings.word_embeddings.weight
+    assert model.cls.predictions.decoder.bias is model.cls.predictions.bias
+    dict(model.named_parameters())["transformer.embeddings.word_embeddings.weight"][3] += 1.0   # in place works
 
 
 def test_train_and_eval_differ_only_in_dropout():
