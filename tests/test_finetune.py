@@ -333,3 +333,17 @@ def test_span_scores_seqeval_documentation_example():
     assert scores["f1"] == 0.5 and scores["precision"] == 0.5 and scores["recall"] == 0.5
     assert scores["accuracy"] == pytest.approx(0.8)                 # seqeval accuracy_score: 8 of 10 tags
     assert entity_spans(["S-PER", "B-LOC", "E-LOC", "I-LOC"]) == {("PER", 0, 0), ("LOC", 1, 2), ("LOC", 3, 3)}
+
+
+def test_a_classifier_of_another_size_needs_ignore_mismatched_sizes(data, tmp_path, capsys):
+    two = ["--train_file", data / "train.tsv", "--max_steps", 1]
+    status, _, err = run(["--model", data / "model", *two, "--output_dir", tmp_path / "two"], capsys)
+    assert status == 0, err
+    three = write(tmp_path / "three.tsv", "sentence\tlabel\ngood\tpos\nbad\tneg\nthe cat\tnone\n")
+    common = ["--model", tmp_path / "two", "--train_file", three, "--max_steps", 1, "--output_dir", tmp_path / "o"]
+    status, _, err = run(common, capsys)
+    assert status == 1 and "classifier for 2 labels and the data has 3: pass --ignore_mismatched_sizes" in err
+    status, _, err = run([*common, "--ignore_mismatched_sizes"], capsys)
+    assert status == 0 and "classifier.weight (2, 32) replaced by a new (3, 32) one" in err, err
+    config = json.loads((tmp_path / "o" / "config.json").read_text())
+    assert config["id2label"] == {"0": "neg", "1": "none", "2": "pos"}
