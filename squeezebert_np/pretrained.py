@@ -295,7 +295,7 @@ class SqueezeBertPreTrainedModel(Module):
         except (TypeError, ValueError):
             dtype = repr(dtype)[:60]
         if dtype not in ("float32", "float16"):
-            raise CheckpointError(f"save_pretrained writes float32 or float16 weights, got dtype {dtype} (bfloat16: "
+            raise CheckpointError(f"save_pretrained: dtype must be 'float32' or 'float16', got {dtype} (bfloat16: "
                                   "NumPy has no such type; save float32 and convert with torch if you need it)")
         config_json = self.config.to_json_string(weights_dtype=dtype)
         sd = self.state_dict()

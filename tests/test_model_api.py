@@ -347,10 +347,12 @@ def test_config_changed_after_construction_is_checked_before_building():
         SqueezeBertForMaskedLM(config)
 
 
-@pytest.mark.parametrize("dtype", ["bfloat16", "int8", None, object()])
+@pytest.mark.parametrize("dtype", ["bfloat16", "int8", "float64", "fp16", None, object(), ["float16"], np.array([1, 2])])
 def test_save_pretrained_unsupported_dtype_is_our_error(tmp_path, dtype):
+    """Was a plain ValueError (and a NumPy array made `in` itself fail): now CheckpointError naming the choices,
+    before any file exists."""
     model = SqueezeBertModel(SqueezeBertConfig(**TINY_SQUEEZEBERT))
-    with pytest.raises(CheckpointError, match="float32 or float16"):
+    with pytest.raises(CheckpointError, match="dtype must be 'float32' or 'float16'"):
         model.save_pretrained(tmp_path / "out", dtype=dtype)
     assert not (tmp_path / "out").exists()
     model.save_pretrained(tmp_path / "np", dtype=np.float16)          # a NumPy dtype is understood
