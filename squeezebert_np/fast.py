@@ -22,9 +22,12 @@ measured reason (benchmarks/README.md has the figures):
    between GEMMs). Only when BLAS has one thread, or is not an OpenBLAS we can see, is the elementwise work
    (GELU, LayerNorm, softmax) split over ours (NumPy ufuncs release the GIL but run on one core).
 
-Training (`loss_and_grads`, modeling.py / heads.py) runs the plain layout of functional.py, whose GEMMs measured
-no slower than the [C, T] form for the backward; in float32 its GELU and GELU' come from `gelu_and_grad` (one
-chunked float32 pass, the same approximation as 4.), which replaced a float64 erf that took ~2/3 of a step.
+Training (`loss_and_grads`, modeling.py / heads.py) runs modeling.py's layer forward/backward, with three float32
+replacements from here: the grouped convs as one GEMM per group over all N*W tokens in the token-major [N*W, C]
+layout (`grouped_conv1x1(_backward)`: no per-sample products, no [N, g, Cout/g, Cin/g] temporary for dW); GELU and
+GELU' from `gelu_and_grad` (one chunked float32 pass, the same approximation as 4., which replaced a float64 erf
+that took ~2/3 of a step); and with several threads, the encoder over groups of sequences in parallel as in 5.
+(`encoder_train_forward` / `_backward`), dropout masks unchanged.
 
 Switch:  `with squeezebert_np.fast.disable(): model(...)` runs the reference path; `fast.set_enabled(False)` turns
 it off for the process; `fast.set_num_threads(n)` sets our threads (default: the CPUs this process may use, as
@@ -312,6 +315,9 @@ def gelu_and_grad(x):  # [...] float32 -> GELU(x), GELU'(x), both [...] float32
     with a = |x|, r = t U(t) exp(-a^2/2) = Phi(-a) (the normal tail), GELU(x) = max(x, 0) - a r and
     GELU'(x) = Phi(x) + x phi(x), where Phi(x) = r for x < 0 and 1 - r otherwise, phi(x) = exp(-a^2/2) / sqrt(2 pi).
     Measured error of the derivative (tests/test_fast.py): within 3e-7 of the exact one."""
+    if x.ndim == 3 and not x.flags.c_contiguous and x.transpose(0, 2, 1).flags.c_contiguous:
+        y, grad = gelu_and_grad(x.transpose(0, 2, 1))     # a conv's [N, C, W] view of [N, W, C]: elementwise,
+        return y.transpose(0, 2, 1), grad.transpose(0, 2, 1)    # so run in memory order, no copy
     x = np.ascontiguousarray(x, dtype=np.float32)
     y, grad = np.empty_like(x), np.empty_like(x)
     xf, yf, gf = x.reshape(-1), y.reshape(-1), grad.reshape(-1)
@@ -348,6 +354,58 @@ def gelu_and_grad(x):  # [...] float32 -> GELU(x), GELU'(x), both [...] float32
 
     _parallel(run, _split(xf.size, min(_num_threads, max(1, xf.size // k)), k))
     return y, grad
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the training path's grouped 1x1 convolutions, token-major
+# ---------------------------------------------------------------------------------------------------------------
+# functional.grouped_conv1x1(_backward) multiply sample by sample over [N, g] stacks of [Cout/g, Cin/g] @ [Cin/g, W]
+# (reshaping a strided input copies it first), and the weight gradient builds an [N, g, Cout/g, Cin/g] temporary
+# before summing over N: measured ~2.5x the GEMM floor, ~60% of a training step. Here the T = N*W tokens are rows
+# of a [T, C] matrix (memory [N, W, C]: what LayerNorm's output already is, so most inputs come with no copy), and
+# group j's channels are the column block [:, j*C/g : (j+1)*C/g], a strided matrix BLAS takes as is (leading
+# dimension C). With y = x W^T + b per group (W_j [Cout/g, Cin/g]), each product is ONE GEMM per group over all T:
+#     y_j  = x_j W_j^T      [T, Cin/g] @ [Cin/g, Cout/g]          (forward)
+#     dx_j = dy_j W_j       [T, Cout/g] @ [Cout/g, Cin/g]         (input gradient)
+#     dW_j = dy_j^T x_j     [Cout/g, T] @ [T, Cin/g], K = T        (weight gradient: the sum over N*W inside BLAS)
+#     db   = sum over T of dy
+# The same sums as functional.py's, in another order: equal within float32 rounding (tests/test_fast.py).
+# Results are returned as [N, C, W] views of [N, W, C] memory, so the layer code above them does not change.
+
+def _token_major(x):  # [N, C, W] (any strides) -> [N*W, C], C-contiguous (a view when x's memory is [N, W, C])
+    n, c, w = x.shape
+    return np.ascontiguousarray(x.transpose(0, 2, 1), dtype=np.float32).reshape(n * w, c)
+
+
+def _group_columns(a, groups):  # [T, C] -> [g, T, C/g]: group j's column block, a strided view (no copy)
+    t, c = a.shape
+    return a.reshape(t, groups, c // groups).transpose(1, 0, 2)
+
+
+def grouped_conv1x1(x, weight, bias, groups):  # [N, Cin, W], [Cout, Cin/g, 1], [Cout] -> [N, Cout, W]
+    """functional.grouped_conv1x1 as one GEMM per group over all N*W tokens; float32; the result is a view of
+    [N, W, Cout] memory."""
+    n, c_in, w = x.shape
+    c_out = weight.shape[0]
+    wg = weight.reshape(groups, c_out // groups, c_in // groups)                # [g, Cout/g, Cin/g]
+    y = np.empty((n * w, c_out), np.float32)                                    # [T, Cout]
+    np.matmul(_group_columns(_token_major(x), groups), wg.transpose(0, 2, 1), out=_group_columns(y, groups))
+    y += bias
+    return y.reshape(n, w, c_out).transpose(0, 2, 1)
+
+
+def grouped_conv1x1_backward(dout, x, weight, groups):  # [N, Cout, W], [N, Cin, W], [Cout, Cin/g, 1]
+    """functional.grouped_conv1x1_backward with the GEMMs above: dx [N, Cin, W] (a view of [N, W, Cin] memory),
+    dweight [Cout, Cin/g, 1], dbias [Cout]; no per-sample temporaries."""
+    n, c_in, w = x.shape
+    c_out = weight.shape[0]
+    wg = weight.reshape(groups, c_out // groups, c_in // groups)                # [g, Cout/g, Cin/g]
+    dy = _token_major(dout)                                                     # [T, Cout]
+    dyg = _group_columns(dy, groups)                                            # [g, T, Cout/g]
+    dx = np.empty((n * w, c_in), np.float32)                                    # [T, Cin]
+    np.matmul(dyg, wg, out=_group_columns(dx, groups))                          # dx_j = dy_j W_j
+    dw = np.matmul(dyg.transpose(0, 2, 1), _group_columns(_token_major(x), groups))   # [g, Cout/g, Cin/g]
+    return dx.reshape(n, w, c_in).transpose(0, 2, 1), dw.reshape(weight.shape), dy.sum(axis=0)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -546,3 +604,95 @@ def encoder_forward(encoder, hidden, mask, keep_hidden=True, keep_scores=True):
         run((0, n))
     last = hidden_states[-1] if keep_hidden and layers else _to_nwc(x, n)
     return last, [hidden] + hidden_states, all_scores
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the training encoder, data parallel
+# ---------------------------------------------------------------------------------------------------------------
+# A training step's encoder is, as the inference forward (5.), the same computation for every sequence: with
+# several threads the batch is split into one group of sequences per thread, each taken forward and then backward
+# through every layer with single-threaded GEMMs, and the groups' parameter gradients are summed. Measured reason:
+# with OpenBLAS's own threads only the GEMMs used the second core (its idle threads spin meanwhile), and the
+# elementwise half of the step ran on one, so 2 threads were 1.5-1.8x torch's step.
+# Dropout stays the plain path's, whatever the number of threads: every group asks for the same draws in the same
+# order (the layers' order), and draw k is made once from the model's generator for the whole batch, each group
+# taking its own sequences' rows (`_SharedDraws`).
+
+def training_parts(n):
+    """How many groups of sequences a float32 training step of batch n splits into (1: no split)."""
+    return min(_num_threads, n, blas_threads() or 1)
+
+
+class PartCaches(list):
+    """The encoder caches of a data-parallel training forward: [((first, last), per-layer caches)]."""
+
+
+class _SharedDraws:
+    """The model's generator shared by the groups: draw k is made for the whole batch on first request."""
+
+    def __init__(self, rng, parts):
+        self.rng, self.parts, self.lock, self.draws = rng, parts, threading.Lock(), {}
+
+    def take(self, k, shape, dtype, first, last):  # shape of the whole batch -> rows [first, last) of draw k
+        with self.lock:
+            if k not in self.draws:
+                self.draws[k] = [self.rng.random(shape, dtype=dtype), self.parts]
+            entry = self.draws[k]
+            entry[1] -= 1
+            if entry[1] == 0:
+                del self.draws[k]                  # the last group to take it: forget the whole-batch array
+            return entry[0][first:last]
+
+
+class _GroupRng:
+    """What F.dropout sees in one group's thread: `random(shape)` of the group's rows of the next shared draw."""
+
+    def __init__(self, shared, first, last, n):
+        self.shared, self.first, self.last, self.n, self.count = shared, first, last, n, 0
+
+    def random(self, shape, dtype=np.float64):
+        k, self.count = self.count, self.count + 1
+        return self.shared.take(k, (self.n,) + tuple(shape[1:]), dtype, self.first, self.last)
+
+
+def _over_groups(fn, items):
+    """fn(item) for each group, one thread each, every OpenBLAS single-threaded meanwhile."""
+    with _single_threaded_blas():
+        _parallel(_inline(fn), items)
+
+
+def encoder_train_forward(encoder, hidden, mask, rng):  # [N, W, C] -> last, hidden states, scores, PartCaches
+    """SqueezeBertEncoder.forward over groups of sequences in parallel; the lists are joined along the batch."""
+    n = hidden.shape[0]
+    spans = _split(n, training_parts(n))
+    shared = None if rng is None else _SharedDraws(rng, len(spans))
+    results = {}
+
+    def run(span):
+        first, last = span
+        results[span] = encoder.forward_layers(hidden[first:last], None if mask is None else mask[first:last],
+                                               None if shared is None else _GroupRng(shared, first, last, n))
+
+    _over_groups(run, spans)
+    parts = [results[span] for span in spans]           # each (last, hidden states, scores, caches)
+    all_hidden = [hidden] + [np.concatenate(h) for h in list(zip(*(p[1] for p in parts)))[1:]]
+    all_scores = [np.concatenate(s) for s in zip(*(p[2] for p in parts))]
+    return all_hidden[-1], all_hidden, all_scores, PartCaches(zip(spans, (p[3] for p in parts)))
+
+
+def encoder_train_backward(encoder, dout, parts):  # [N, W, C], PartCaches -> d hidden [N, W, C], grads
+    """SqueezeBertEncoder.backward over the groups of `encoder_train_forward`; parameter gradients summed."""
+    dhidden = np.empty(dout.shape, np.float32)
+    results = {}
+
+    def run(part):
+        (first, last), caches = part
+        dx, results[first] = encoder.backward_layers(dout[first:last], caches)
+        dhidden[first:last] = dx
+
+    _over_groups(run, list(parts))
+    grads = results[parts[0][0][0]]
+    for (first, _), _ in parts[1:]:
+        for name, g in results[first].items():
+            grads[name] += g                        # every gradient is a fresh array of its own
+    return dhidden, grads

@@ -69,6 +69,20 @@ class SqueezeBertEmbeddings(Module):
         return de, grads
 
 
+def _conv(conv, x):  # [N, Cin, W] -> [N, Cout, W]
+    """The training forward's grouped conv: fast.py's one GEMM per group in float32 when the fast path is on,
+    functional.py's otherwise (float64, `fast.disable()`)."""
+    if fast.enabled() and x.dtype == np.float32:
+        return fast.grouped_conv1x1(x, conv.weight, conv.bias, conv.groups)
+    return conv(x)
+
+
+def _conv_backward(conv, dout, x):  # [N, Cout, W], [N, Cin, W] -> dx [N, Cin, W], dweight, dbias
+    if fast.enabled() and x.dtype == np.float32:
+        return fast.grouped_conv1x1_backward(dout, x, conv.weight, conv.groups)
+    return F.grouped_conv1x1_backward(dout, x, conv.weight, conv.groups)
+
+
 class SqueezeBertSelfAttention(Module):
     def __init__(self, config):
         c = config.hidden_size
@@ -83,8 +97,8 @@ class SqueezeBertSelfAttention(Module):
         return F.attention(self.query(x), self.key(x), self.value(x), mask, self.num_attention_heads)
 
     def forward(self, x, mask, rng):  # -> [N, C, W], [N, h, W, W], cache
-        context, scores, cache = F.attention_forward(self.query(x), self.key(x), self.value(x), mask,
-                                                     self.num_attention_heads, self.dropout_prob, rng)
+        q, k, v = (_conv(conv, x) for conv in (self.query, self.key, self.value))
+        context, scores, cache = F.attention_forward(q, k, v, mask, self.num_attention_heads, self.dropout_prob, rng)
         return context, scores, (x, cache)
 
     def backward(self, dcontext, cache):  # [N, C, W] -> dx [N, C, W], grads
@@ -93,8 +107,7 @@ class SqueezeBertSelfAttention(Module):
         dx, grads = 0, {}
         for name, d in zip(("query", "key", "value"), F.attention_backward(dcontext, attention_cache)):
             conv = getattr(self, name)
-            dxi, grads[f"{name}.weight"], grads[f"{name}.bias"] = F.grouped_conv1x1_backward(d, x, conv.weight,
-                                                                                                conv.groups)
+            dxi, grads[f"{name}.weight"], grads[f"{name}.bias"] = _conv_backward(conv, d, x)
             dx = dx + dxi
         return dx, grads
 
@@ -113,7 +126,7 @@ class ConvDropoutLayerNorm(Module):
         return self.layernorm(x.transpose(0, 2, 1)).transpose(0, 2, 1)
 
     def forward(self, h, residual, rng):  # -> [N, Cout, W], cache
-        c, drop_mask = F.dropout(self.conv1d(h), self.dropout_prob, rng)
+        c, drop_mask = F.dropout(_conv(self.conv1d, h), self.dropout_prob, rng)
         ln = self.layernorm
         y, ln_cache = F.layer_norm_forward((c + residual).transpose(0, 2, 1), ln.weight, ln.bias, ln.eps)
         return y.transpose(0, 2, 1), (h, ln_cache, drop_mask)
@@ -122,8 +135,7 @@ class ConvDropoutLayerNorm(Module):
         h, ln_cache, drop_mask = cache
         dx, dlw, dlb = F.layer_norm_backward(dout.transpose(0, 2, 1), ln_cache)
         dx = dx.transpose(0, 2, 1)                                   # [N, W, C] -> [N, C, W]: d(conv + residual)
-        dh, dw, db = F.grouped_conv1x1_backward(F.dropout_backward(dx, drop_mask), h, self.conv1d.weight,
-                                                self.conv1d.groups)
+        dh, dw, db = _conv_backward(self.conv1d, F.dropout_backward(dx, drop_mask), h)
         return dh, dx, {"conv1d.weight": dw, "conv1d.bias": db, "layernorm.weight": dlw, "layernorm.bias": dlb}
 
 
@@ -136,7 +148,7 @@ class ConvActivation(Module):
         return F.ACTIVATIONS[self.act](self.conv1d(x))
 
     def forward(self, x, rng=None):  # -> [N, Cout, W], cache
-        pre = self.conv1d(x)
+        pre = _conv(self.conv1d, x)
         if self.act == "gelu" and pre.dtype == np.float32 and fast.enabled():
             y, act_grad = fast.gelu_and_grad(pre)      # float32 in one pass (the float64 erf was ~2/3 of a step)
             return y, (x, act_grad)
@@ -144,7 +156,7 @@ class ConvActivation(Module):
 
     def backward(self, dout, cache):  # [N, Cout, W] -> dx [N, Cin, W], grads
         x, act_grad = cache                            # act'(pre), computed in the forward
-        dx, dw, db = F.grouped_conv1x1_backward(dout * act_grad, x, self.conv1d.weight, self.conv1d.groups)
+        dx, dw, db = _conv_backward(self.conv1d, dout * act_grad, x)
         return dx, {"conv1d.weight": dw, "conv1d.bias": db}
 
 
@@ -203,6 +215,12 @@ class SqueezeBertEncoder(Module):
         return all_hidden[-1], all_hidden, all_scores
 
     def forward(self, hidden, mask, rng):  # [N, W, C] -> [N, W, C], lists, cache
+        """The training forward; in float32 with several threads, over groups of sequences in parallel (fast.py)."""
+        if fast.enabled() and hidden.dtype == np.float32 and fast.training_parts(hidden.shape[0]) > 1:
+            return fast.encoder_train_forward(self, hidden, mask, rng)
+        return self.forward_layers(hidden, mask, rng)
+
+    def forward_layers(self, hidden, mask, rng):  # [N, W, C] -> [N, W, C], lists, cache
         x = hidden.transpose(0, 2, 1)                              # [N, W, C] -> [N, C, W]
         all_hidden, all_scores, caches = [hidden], [], []
         for layer in self.layers:
@@ -213,6 +231,11 @@ class SqueezeBertEncoder(Module):
         return all_hidden[-1], all_hidden, all_scores, caches
 
     def backward(self, dout, caches):  # [N, W, C] -> d hidden [N, W, C], grads
+        if isinstance(caches, fast.PartCaches):                    # the forward ran over groups of sequences
+            return fast.encoder_train_backward(self, dout, caches)
+        return self.backward_layers(dout, caches)
+
+    def backward_layers(self, dout, caches):  # [N, W, C] -> d hidden [N, W, C], grads
         dx = dout.transpose(0, 2, 1)                               # [N, W, C] -> [N, C, W]
         grads = {}
         for i in reversed(range(len(self.layers))):

@@ -383,3 +383,72 @@ def test_training_step_fast_equals_plain():
         assert grads[name].dtype == np.float32
         tol = between_two(2 * forward + 1, np.abs(g).max(), floor=1e-2 * largest)
         assert np.abs(grads[name] - g).max() <= tol, name
+
+
+@pytest.mark.parametrize("n, c_in, c_out, w, groups, token_major", [
+    (3, 32, 32, 20, 4, True), (3, 32, 128, 20, 4, False), (2, 128, 32, 7, 2, True), (1, 16, 24, 5, 1, False)])
+def test_grouped_conv_fast_equals_plain(n, c_in, c_out, w, groups, token_major):
+    """fast.grouped_conv1x1(_backward) (one GEMM per group over all N*W tokens) against functional.py's per-sample
+    products, for inputs laid out [N, C, W] and as views of [N, W, C] (LayerNorm's output). Both are sums of K
+    products in some order; by the standard bound |fl(sum) - sum| <= K U sum |terms| (Higham, gamma_K, first
+    order), each is within K U (|W| |x| + |b|) of the exact value, so they differ by at most twice that:
+    K = Cin/g for y and dx's Cout/g, K = N*W for dW and db."""
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((n, w, c_in) if token_major else (n, c_in, w), dtype=np.float32)
+    dy = rng.standard_normal((n, w, c_out) if token_major else (n, c_out, w), dtype=np.float32)
+    if token_major:
+        x, dy = x.transpose(0, 2, 1), dy.transpose(0, 2, 1)          # [N, C, W] views of [N, W, C]
+    weight = rng.standard_normal((c_out, c_in // groups, 1), dtype=np.float32)
+    bias = rng.standard_normal(c_out, dtype=np.float32)
+    a = lambda t: np.abs(t.astype(np.float64))
+
+    y, plain_y = fast.grouped_conv1x1(x, weight, bias, groups), F.grouped_conv1x1(x, weight, bias, groups)
+    assert y.shape == plain_y.shape and y.dtype == np.float32
+    bound_y = 2 * (c_in // groups) * U * (F.grouped_conv1x1(a(x), a(weight), a(bias), groups))
+    assert np.all(np.abs(y - plain_y) <= bound_y)
+
+    dx, dw, db = fast.grouped_conv1x1_backward(dy, x, weight, groups)
+    plain_dx, plain_dw, plain_db = F.grouped_conv1x1_backward(dy, x, weight, groups)
+    abs_dx, abs_dw, abs_db = F.grouped_conv1x1_backward(a(dy), a(x), a(weight), groups)   # sums of |terms|
+    assert dx.shape == plain_dx.shape and dw.shape == weight.shape and db.shape == bias.shape
+    assert np.all(np.abs(dx - plain_dx) <= 2 * (c_out // groups) * U * abs_dx)
+    assert np.all(np.abs(dw - plain_dw) <= 2 * n * w * U * abs_dw)
+    assert np.all(np.abs(db - plain_db) <= 2 * n * w * U * abs_db)
+
+
+@pytest.mark.parametrize("groups", [2, 3])
+def test_training_step_over_groups_of_sequences_equals_plain(monkeypatch, groups):
+    """With several threads a float32 training step runs its encoder over groups of sequences in parallel and sums
+    the groups' gradients (fast.encoder_train_forward / _backward). In train mode, dropout on: the masks must be
+    the plain path's (same generator state, same draws), so loss and gradients agree within the float32 budget of
+    test_training_step_fast_equals_plain, and the generator ends in the same state."""
+    config = squeezebert_np.SqueezeBertConfig(vocab_size=50, hidden_size=32, embedding_size=32, num_hidden_layers=2,
+                                              num_attention_heads=4, intermediate_size=128, q_groups=2, k_groups=2,
+                                              v_groups=2, post_attention_groups=1, intermediate_groups=4,
+                                              output_groups=2, num_labels=3, hidden_dropout_prob=0.3,
+                                              attention_probs_dropout_prob=0.3)
+    cls = squeezebert_np.SqueezeBertForSequenceClassification
+    model = cls(config, synthetic_state_dict(config, cls, 0)).train()
+    rng = np.random.default_rng(0)
+    inputs = dict(input_ids=rng.integers(0, 50, (5, 20)), attention_mask=(np.arange(20) < [[20], [13], [5], [20], [9]]),
+                  labels=np.array([0, 2, 1, 1, 0]))
+    monkeypatch.setattr(fast, "training_parts", lambda n: min(groups, n))
+    old = fast.get_num_threads()
+    fast.set_num_threads(groups)
+    try:
+        model.dropout_rng = np.random.default_rng(7)
+        loss, grads = model.loss_and_grads(**inputs)
+        after = model.dropout_rng.random()
+    finally:
+        fast.set_num_threads(old)
+    model.dropout_rng = np.random.default_rng(7)
+    with fast.disable():
+        plain_loss, plain = model.loss_and_grads(**inputs)
+    assert model.dropout_rng.random() == after
+    forward = stages("logits", 0, config.num_hidden_layers)
+    assert abs(loss - plain_loss) <= between_two(forward + 1, plain_loss)
+    assert grads.keys() == plain.keys()
+    largest = max(np.abs(g).max() for g in plain.values())
+    for name, g in plain.items():
+        assert grads[name].dtype == np.float32 and grads[name].shape == g.shape
+        assert np.abs(grads[name] - g).max() <= between_two(2 * forward + 1, np.abs(g).max(), floor=1e-2 * largest), name
