@@ -3,9 +3,9 @@
 OpenBLAS picks its GEMM kernel from the CPU (SkylakeX on an AVX-512 machine, Haswell, Zen, ...) unless
 OPENBLAS_CORETYPE names one, and each kernel sums in its own order. CI's machine may have the variable set or not,
 so the tests whose bounds depend on rounding (fast path vs plain path and vs float64, functional vs torch, the
-goldens, the transformers differential tests) run here a second time in a child process with the other setting:
-unset when it is set here, Haswell when it is not. The variable is changed for that child only, never for this
-process.
+goldens, the transformers differential tests, the gradients against torch autograd) run here a second time in a
+child process with the other setting: unset when it is set here, Haswell when it is not. The variable is changed
+for that child only, never for this process.
 """
 import os
 import subprocess
@@ -15,7 +15,7 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NUMERICS = ["tests/test_fast.py", "tests/test_functional.py", "tests/test_golden.py", "tests/test_differential.py",
-            "tests/test_model.py"]
+            "tests/test_model.py", "tests/test_grads.py"]
 CHILD = "SQUEEZEBERT_OTHER_KERNEL_CHILD"
 CORE_NAME = """
 import ctypes, numpy, sys
