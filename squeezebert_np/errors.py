@@ -95,3 +95,8 @@ class UnexpectedArgumentError(SqueezeBertError, TypeError):
 class CheckpointFileError(CheckpointError, OSError):
     """A checkpoint path is missing, a folder, not a regular file, or unreadable (the message names the path;
     `errno` is the operating system's, where it gave one)."""
+
+
+class WriteError(SqueezeBertError, OSError):
+    """A file could not be written (a folder that is missing or not writable, a full disk): the message names the
+    file and the system's reason; `errno` is the system's. Nothing partial is left behind."""

@@ -383,3 +383,31 @@ def test_a_path_that_is_no_file_is_our_os_error_naming_it(tmp_path, make):
     assert isinstance(raised.value, OSError) and isinstance(raised.value, CheckpointError)
     with pytest.raises(CheckpointFileError, match=str(path)):
         read_header(path)
+
+
+# ---- writing where the system says no: our WriteError, nothing left behind ----
+
+def test_writing_into_a_missing_folder_is_our_error(tmp_path):
+    from squeezebert_np.errors import WriteError
+    target = tmp_path / "no" / "such" / "model.safetensors"
+    with pytest.raises(WriteError, match="cannot write .*model.safetensors") as raised:
+        save_safetensors({"w": np.zeros(3, np.float32)}, target)
+    assert isinstance(raised.value, OSError) and raised.value.errno == 2
+
+
+def test_a_full_disk_is_our_error_and_leaves_nothing(tmp_path):
+    """RLIMIT_FSIZE in a child: the write fails with EFBIG half-way (what a full disk does with ENOSPC)."""
+    import subprocess
+    import sys
+    code = ("import resource, numpy as np, sys\n"
+            "from squeezebert_np.checkpoint.safetensors_io import save_safetensors\n"
+            "from squeezebert_np.errors import WriteError\n"
+            "resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))\n"
+            "try:\n"
+            "    save_safetensors({'w': np.zeros(1_000_000, np.float32)}, sys.argv[1])\n"
+            "except WriteError as e:\n"
+            "    print('WriteError', e.errno, e)\n")
+    result = subprocess.run([sys.executable, "-c", code, str(tmp_path / "model.safetensors")], capture_output=True,
+                            text=True, timeout=120)
+    assert result.stdout.startswith("WriteError 27 cannot write"), result.stdout + result.stderr
+    assert list(tmp_path.iterdir()) == []

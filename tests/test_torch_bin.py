@@ -693,6 +693,17 @@ def test_a_path_that_is_no_file_is_our_os_error_naming_it(tmp_path, make):
     assert isinstance(raised.value, OSError)
 
 
+def test_a_pickle_longer_than_any_state_dict_is_refused_by_its_opcode_count(tmp_path):
+    """A data.pkl of millions of one-byte opcodes: walking 100 MB of them took ~40 s; refused once the walk passes
+    MAX_OPCODES (64 a tensor of MAX_TENSORS; torch.save spends ~32), before anything is unpickled."""
+    from squeezebert_np.checkpoint.torch_bin import MAX_OPCODES
+    path = tmp_path / "long.bin"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("archive/data.pkl", b"\x80\x02" + b"N" * (MAX_OPCODES + 10) + b".")
+    with pytest.raises(CheckpointError, match=f"more than {MAX_OPCODES:,} opcodes"):
+        load_torch_bin(path)
+
+
 # ---- pickles whose few bytes would cost much: each use of a memoized object must stay cheap ----
 
 P = pickle

@@ -37,7 +37,7 @@ import struct
 
 import numpy as np
 
-from ..errors import CheckpointError, CheckpointFileError
+from ..errors import CheckpointError, CheckpointFileError, SqueezeBertError, WriteError
 
 # safetensors dtype name -> NumPy dtype (little-endian). BF16 is read as its raw bits and widened to float32.
 DTYPES = {
@@ -351,19 +351,31 @@ def write_atomically(path, write):
     target = os.fspath(path)
     temporary = os.path.join(os.path.dirname(os.path.abspath(target)),
                              f".{os.path.basename(target)}.{secrets.token_hex(6)}.tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    except OSError as err:
+        raise _write_error(target, err) from None
     try:
         with os.fdopen(descriptor, "wb") as file:
             write(file)
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, target)
-    except BaseException:
+    except BaseException as err:
         try:
             os.unlink(temporary)
         except FileNotFoundError:
             pass
+        if isinstance(err, OSError) and not isinstance(err, SqueezeBertError):
+            raise _write_error(target, err) from None
         raise
+
+
+def _write_error(target, err):
+    """Our WriteError for an OSError met while writing `target` (EFBIG under RLIMIT_FSIZE, ENOSPC, EACCES...)."""
+    error = WriteError(f"cannot write {target}: {err.strerror or err}")
+    error.errno = err.errno
+    return error
 
 
 def save_safetensors(tensors, path, metadata=None):

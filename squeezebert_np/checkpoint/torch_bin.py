@@ -291,6 +291,7 @@ class BufferReader:
 
 
 MEMO_PUTS = {"PUT", "BINPUT", "LONG_BINPUT"}
+MAX_OPCODES = 64 * MAX_TENSORS   # torch.save spends ~32 opcodes a tensor; this bounds the walk (~3 s) of a hostile one
 
 
 def pickle_end(buffer, start, source):
@@ -299,14 +300,19 @@ def pickle_end(buffer, start, source):
     `genops` reads each opcode's argument, so a length field (BINBYTES8, BINUNICODE8, ...) claiming more bytes
     than follow fails here. Memo indices are checked too: the C unpickler grows its memo table to twice the
     largest index it sees, so a 12-byte pickle with `LONG_BINPUT 2**30` would zero-fill 16 GB. An honest pickle
-    numbers its memo entries 0, 1, 2, ..., which is never more than its length in bytes.
+    numbers its memo entries 0, 1, 2, ..., which is never more than its length in bytes. A state dict of at most
+    MAX_TENSORS tensors needs far fewer than MAX_OPCODES opcodes, so a longer pickle is refused as soon as it
+    passes that count (walking a 100 MB one would take ~40 s).
     """
     reader = BufferReader(buffer, start)
     try:
-        for opcode, argument, _ in pickletools.genops(reader):
+        for count, (opcode, argument, _) in enumerate(pickletools.genops(reader)):
             if opcode.name in MEMO_PUTS and argument > reader.position - start:
                 raise CheckpointError(f"{source}: memo index {argument} in a pickle of "
                                       f"{reader.position - start} bytes")
+            if count >= MAX_OPCODES:
+                raise CheckpointError(f"{source}: a pickle of more than {MAX_OPCODES:,} opcodes is not a state dict "
+                                      f"of at most {MAX_TENSORS:,} tensors")
     except CheckpointError:
         raise
     except Exception as err:  # noqa: BLE001 - genops raises ValueError (and others) for corrupt opcodes
