@@ -13,7 +13,7 @@ import warnings
 
 import numpy as np
 
-from .checkpoint.safetensors_io import write_atomically
+from .checkpoint.safetensors_io import make_folder, write_atomically
 from .errors import ConfigError
 from .functional import ACTIVATIONS
 
@@ -279,7 +279,7 @@ class SqueezeBertConfig:
     def save_pretrained(self, directory, weights_dtype=None):
         """Write `directory`/config.json (see `to_json_string` for `weights_dtype`)."""
         text = self.to_json_string(weights_dtype)           # before the folder is made: a bad value writes nothing
-        os.makedirs(directory, exist_ok=True)
+        make_folder(directory)
         write_text_atomically(os.path.join(directory, "config.json"), text)
 
     def __eq__(self, other):

@@ -26,7 +26,7 @@ import numpy as np
 
 from . import cli
 from .checkpoint.files import load_weights
-from .checkpoint.safetensors_io import save_safetensors, write_atomically
+from .checkpoint.safetensors_io import make_folder, save_safetensors, write_atomically
 from .checkpoint.state_dict import PREFIX, map_keys, rename_legacy, to_float32
 from .config import SqueezeBertConfig, write_text_atomically
 from .errors import CheckpointError
@@ -128,7 +128,7 @@ def convert_checkpoint(src, dst, dtype="float32"):
     config_json = config.to_json_string(weights_dtype=dtype)       # a config JSON cannot hold fails here
     weights, _ = load_weights(src)
     tensors = converted_state_dict(select_weights(weights, config), dtype, config.tie_word_embeddings)
-    os.makedirs(dst, exist_ok=True)
+    make_folder(dst)
     save_safetensors(tensors, os.path.join(dst, "model.safetensors"), metadata={"format": "pt"})
     write_text_atomically(os.path.join(dst, "config.json"), config_json)
     for name in TOKENIZER_FILES:

@@ -35,6 +35,7 @@ import warnings
 import numpy as np
 
 from . import cli
+from .checkpoint.safetensors_io import make_folder
 from .errors import DatasetError, TrainingError
 
 TEXT_CLASSIFICATION, TOKEN_CLASSIFICATION = "text-classification", "token-classification"
@@ -600,7 +601,7 @@ def finetune(args):
     train_set = encode(tokenizer, train_examples, train_labels, max_length)
     eval_set = encode(tokenizer, eval_examples, eval_labels, max_length) if eval_examples else None
 
-    os.makedirs(args.output_dir, exist_ok=True)
+    make_folder(args.output_dir)
     resume_state = None
     if args.resume_from_checkpoint is not None:
         path = args.resume_from_checkpoint or last_checkpoint(args.output_dir)

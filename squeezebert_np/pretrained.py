@@ -288,7 +288,7 @@ class SqueezeBertPreTrainedModel(Module):
         `SqueezeBertConfig.to_json_string`). The config is serialised first, so a value JSON cannot hold raises
         ConfigError before any file is touched; each file is written atomically.
         """
-        from .checkpoint.safetensors_io import save_safetensors
+        from .checkpoint.safetensors_io import make_folder, save_safetensors
         from .config import write_text_atomically
         try:
             dtype = np.dtype(dtype).name                     # "float32", np.float16, "f4", ... -> the name
@@ -303,7 +303,7 @@ class SqueezeBertPreTrainedModel(Module):
             if self.config.tie_word_embeddings and sd.get(target) is sd.get(source):
                 del sd[target]
         tensors = {k: np.ascontiguousarray(v, dtype=np.dtype(dtype)) for k, v in sd.items()}
-        os.makedirs(directory, exist_ok=True)
+        make_folder(directory)
         save_safetensors(tensors, os.path.join(directory, "model.safetensors"), metadata={"format": "pt"})
         write_text_atomically(os.path.join(directory, "config.json"), config_json)
 

@@ -1291,9 +1291,10 @@ class TokenizerBase(SpecialTokensMixin):
 
     def save_vocabulary(self, save_directory, filename_prefix=None):
         """Write the vocabulary as `vocab.txt` (one token per line, in id order); returns (path,)."""
+        from .checkpoint.safetensors_io import make_folder
         from .tokenizer_files import VOCAB_FILE, write_atomic
 
-        os.makedirs(save_directory, exist_ok=True)
+        make_folder(save_directory)
         name = (filename_prefix + "-" if filename_prefix else "") + VOCAB_FILE
         path = os.path.join(save_directory, name)
         write_atomic(path, "".join(token + "\n" for token in self.ids_to_tokens))

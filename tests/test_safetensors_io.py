@@ -411,3 +411,17 @@ def test_a_full_disk_is_our_error_and_leaves_nothing(tmp_path):
                             text=True, timeout=120)
     assert result.stdout.startswith("WriteError 27 cannot write"), result.stdout + result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("what", ["model", "config", "tokenizer"])
+def test_save_pretrained_with_a_file_in_the_way_is_our_error(tmp_path, what):
+    from squeezebert_np import SqueezeBertConfig, SqueezeBertModel, SqueezeBertTokenizerFast
+    from squeezebert_np.errors import WriteError
+    from tiny_models import TINY_SQUEEZEBERT
+    (tmp_path / "taken").write_text("a file, not a folder")
+    config = SqueezeBertConfig(**TINY_SQUEEZEBERT)
+    saver = {"model": lambda: SqueezeBertModel(config), "config": lambda: config,
+             "tokenizer": SqueezeBertTokenizerFast}[what]()
+    with pytest.raises(WriteError, match="taken"):
+        saver.save_pretrained(tmp_path / "taken" / "out")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]

@@ -371,6 +371,14 @@ def write_atomically(path, write):
         raise
 
 
+def make_folder(path):
+    """`os.makedirs(path, exist_ok=True)`, with our WriteError when the system refuses (a file in the way...)."""
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as err:
+        raise _write_error(os.fspath(path), err) from None
+
+
 def _write_error(target, err):
     """Our WriteError for an OSError met while writing `target` (EFBIG under RLIMIT_FSIZE, ENOSPC, EACCES...)."""
     error = WriteError(f"cannot write {target}: {err.strerror or err}")
