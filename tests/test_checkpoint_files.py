@@ -14,7 +14,8 @@ from fakehub import FakeHub
 from tiny_models import TINY_SQUEEZEBERT
 from squeezebert_np import hub
 from squeezebert_np.checkpoint.files import WEIGHTS_FILES, load_weights, read_checkpoint_file, read_shard_index
-from squeezebert_np.checkpoint.safetensors_io import save_safetensors
+from squeezebert_np.checkpoint.safetensors_io import load_safetensors, read_header, save_safetensors
+from squeezebert_np.checkpoint.torch_bin import load_torch_bin
 from squeezebert_np.errors import CheckpointError, CheckpointFileError
 
 STATE = {"a.weight": np.arange(6, dtype=np.float32).reshape(2, 3), "a.bias": np.ones(2, np.float32),
@@ -254,21 +255,22 @@ def test_weights_files_that_are_not_weights(tmp_path, name, content, message):
         load_weights(tmp_path)
 
 
+READERS = {"read_checkpoint_file": read_checkpoint_file, "load_safetensors": load_safetensors,
+           "read_header": read_header, "load_torch_bin": load_torch_bin, "read_shard_index": read_shard_index}
+
+
+@pytest.mark.parametrize("reader", READERS)
 @pytest.mark.parametrize("make", ["missing", "folder", "fifo"])
-def test_a_path_that_is_no_file_is_our_os_error_naming_it(tmp_path, make):
+def test_a_path_that_is_no_file_is_our_os_error_naming_it(tmp_path, make, reader):
     """Missing, a folder, or a FIFO (open() would block until a writer came): CheckpointFileError, an OSError
-    with the operating system's errno where there is one."""
+    with the operating system's errno where there is one, from every reader."""
     path = tmp_path / "model.safetensors"
     if make == "folder":
         path.mkdir()
     elif make == "fifo":
         os.mkfifo(path)
     with pytest.raises(CheckpointFileError, match=str(path)) as raised:
-        read_checkpoint_file(path)
-    assert isinstance(raised.value, OSError)
+        READERS[reader](path)
+    assert isinstance(raised.value, OSError) and isinstance(raised.value, CheckpointError)
     if make == "missing":
         assert raised.value.errno == errno.ENOENT
-    index = tmp_path / "model.safetensors.index.json"
-    os.symlink(path, index)
-    with pytest.raises(CheckpointFileError, match=str(index)):
-        read_shard_index(index)

@@ -369,22 +369,6 @@ def test_brackets_and_commas_inside_strings_do_not_count(tmp_path):
     assert read_header(path)[1]["note"] == json.loads(f'"{text}"')
 
 
-# ---- paths that are not checkpoint files ----
-
-@pytest.mark.parametrize("make", ["missing", "folder", "fifo"])
-def test_a_path_that_is_no_file_is_our_os_error_naming_it(tmp_path, make):
-    path = tmp_path / "model.safetensors"
-    if make == "folder":
-        path.mkdir()
-    elif make == "fifo":
-        os.mkfifo(path)  # opening it would block until a writer comes
-    with pytest.raises(CheckpointFileError, match=str(path)) as raised:
-        load_safetensors(path)
-    assert isinstance(raised.value, OSError) and isinstance(raised.value, CheckpointError)
-    with pytest.raises(CheckpointFileError, match=str(path)):
-        read_header(path)
-
-
 # ---- writing where the system says no: our WriteError, nothing left behind ----
 
 def test_writing_into_a_missing_folder_is_our_error(tmp_path):

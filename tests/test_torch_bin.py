@@ -681,18 +681,6 @@ def test_a_zip_with_two_copies_of_a_storage_is_refused(tmp_path):
         load_torch_bin(path)
 
 
-@pytest.mark.parametrize("make", ["missing", "folder", "fifo"])
-def test_a_path_that_is_no_file_is_our_os_error_naming_it(tmp_path, make):
-    path = tmp_path / "pytorch_model.bin"
-    if make == "folder":
-        path.mkdir()
-    elif make == "fifo":
-        os.mkfifo(path)
-    with pytest.raises(CheckpointFileError, match=str(path)) as raised:
-        load_torch_bin(path)
-    assert isinstance(raised.value, OSError)
-
-
 def test_a_pickle_longer_than_any_state_dict_is_refused_by_its_opcode_count(tmp_path):
     """A data.pkl of millions of one-byte opcodes: walking 100 MB of them took ~40 s; refused once the walk passes
     MAX_OPCODES (64 a tensor of MAX_TENSORS; torch.save spends ~32), before anything is unpickled."""
