@@ -24,7 +24,6 @@ import warnings
 import zipfile
 
 import numpy as np
-import pytest
 import safetensors.numpy
 import safetensors.torch
 import torch

@@ -20,7 +20,7 @@ from hypothesis.extra import numpy as hnp
 
 from squeezebert_np.checkpoint import safetensors_io
 from squeezebert_np.checkpoint.safetensors_io import load_safetensors, read_header, save_safetensors
-from squeezebert_np.errors import CheckpointError, CheckpointFileError
+from squeezebert_np.errors import CheckpointError
 
 
 def numpy_tensors():

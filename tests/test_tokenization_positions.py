@@ -91,7 +91,7 @@ def test_positions_random_texts(fast, hf, text, pair):
 def test_positions_with_an_empty_sequence_as_rust(fast):
     """Rust's own pair encodings (transformers drops text_pair="" of one input; we keep the pair, REFERENCE §7.7):
     an empty sequence has an empty range, so nothing is found in it."""
-    tokenizers = pytest.importorskip("tokenizers")
+    pytest.importorskip("tokenizers")
     from tokenizer_reference import read_vocab, rust_tokenizer
     from squeezebert_np.tokenization_base import default_vocab_file
     rust = rust_tokenizer(read_vocab(default_vocab_file()))

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from tiny_models import TINY_SQUEEZEBERT
 from squeezebert_np.checkpoint.torch_bin import ALLOWED_GLOBALS, load_torch_bin
-from squeezebert_np.errors import CheckpointError, CheckpointFileError, UnsafeCheckpointError
+from squeezebert_np.errors import CheckpointError, UnsafeCheckpointError
 
 # (container, pickle protocol): the four ways torch.save can write a state dict
 FORMATS = [("zip", 2), ("legacy", 2), ("zip", 4), ("legacy", 4)]
