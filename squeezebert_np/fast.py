@@ -27,7 +27,9 @@ replacements from here: the grouped convs as one GEMM per group over all N*W tok
 layout (`grouped_conv1x1(_backward)`: no per-sample products, no [N, g, Cout/g, Cin/g] temporary for dW); GELU and
 GELU' from `gelu_and_grad` (one chunked float32 pass, the same approximation as 4., which replaced a float64 erf
 that took ~2/3 of a step); and with several threads, the encoder over groups of sequences in parallel as in 5.
-(`encoder_train_forward` / `_backward`), dropout masks unchanged.
+(`encoder_train_forward` / `_backward`), dropout masks unchanged. Inside `loss_and_grads` the largest of those
+replacements' arrays (conv outputs and input gradients, GELU and GELU', dout * GELU') are taken from buffers the
+model reuses from step to step (`StepBuffers`, `training_step`): no fresh pages for them at every step.
 
 Switch:  `with squeezebert_np.fast.disable(): model(...)` runs the reference path; `fast.set_enabled(False)` turns
 it off for the process; `fast.set_num_threads(n)` sets our threads (default: the CPUs this process may use, as
@@ -319,7 +321,7 @@ def gelu_and_grad(x):  # [...] float32 -> GELU(x), GELU'(x), both [...] float32
         y, grad = gelu_and_grad(x.transpose(0, 2, 1))     # a conv's [N, C, W] view of [N, W, C]: elementwise,
         return y.transpose(0, 2, 1), grad.transpose(0, 2, 1)    # so run in memory order, no copy
     x = np.ascontiguousarray(x, dtype=np.float32)
-    y, grad = np.empty_like(x), np.empty_like(x)
+    y, grad = _empty(x.shape), _empty(x.shape)
     xf, yf, gf = x.reshape(-1), y.reshape(-1), grad.reshape(-1)
     k = _GELU_CHUNK
 
@@ -357,6 +359,71 @@ def gelu_and_grad(x):  # [...] float32 -> GELU(x), GELU'(x), both [...] float32
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# the training step's buffers, reused from step to step
+# ---------------------------------------------------------------------------------------------------------------
+# A training step at (32, 128) makes dozens of 50 MB temporaries ([N*W, 3072] float32: the intermediate conv's
+# output, GELU and GELU', their gradients). Above glibc's mmap threshold (at most 32 MB) each is fresh memory from
+# the kernel, faulted in page by page and returned when freed: measured 83-91 k page faults and 2.6-2.9 s of system
+# time in a 14.7 s step. Inside `loss_and_grads` (forward and backward in one call, the caches never seen by the
+# user) the fast path takes those arrays from `StepBuffers` instead: every request of a step gets a buffer of its
+# own (nothing is shared within a step, so the caches stay intact until the backward), and at the end of the step
+# they all become free for the next one. Only internal temporaries come from here, never a returned array (the
+# loss, the gradients and the outputs are fresh arrays). Between steps the model keeps the buffers of its last
+# step (those of other shapes are dropped): about the step's activation memory, which the step needs anyway.
+
+class StepBuffers:
+    """float32 buffers of one model's training steps: `take` during a step, `end_step` after it."""
+
+    def __init__(self):
+        self._free, self._used, self._lock = {}, [], threading.Lock()
+
+    def take(self, shape):  # -> a float32 array of `shape` (uninitialised), this step's own
+        size = math.prod(shape)
+        with self._lock:
+            free = self._free.get(size)
+            buf = free.pop() if free else None
+            if buf is None:
+                buf = np.empty(size, np.float32)
+            self._used.append(buf)
+        return buf.reshape(shape)
+
+    def end_step(self):
+        """Every buffer of this step becomes free; the free ones this step did not need are dropped."""
+        with self._lock:
+            free = {}
+            for buf in self._used:
+                free.setdefault(buf.size, []).append(buf)
+            self._free, self._used = free, []
+
+
+_step_buffers = __import__("weakref").WeakKeyDictionary()     # model -> StepBuffers
+
+
+@contextlib.contextmanager
+def training_step(model):
+    """Inside the block (one forward + backward of `model` whose caches nobody else keeps), the fast path's
+    large temporaries come from the model's StepBuffers; at the end they are free for its next step."""
+    if not enabled():
+        yield
+        return
+    buffers = _step_buffers.get(model)
+    if buffers is None:
+        buffers = _step_buffers[model] = StepBuffers()
+    old = getattr(_state, "buffers", None)
+    _state.buffers = buffers
+    try:
+        yield
+    finally:
+        _state.buffers = old
+        buffers.end_step()
+
+
+def _empty(shape):  # -> float32 [shape]: from the step's buffers inside `training_step`, else fresh
+    buffers = getattr(_state, "buffers", None)
+    return np.empty(shape, np.float32) if buffers is None else buffers.take(shape)
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # the training path's grouped 1x1 convolutions, token-major
 # ---------------------------------------------------------------------------------------------------------------
 # functional.grouped_conv1x1(_backward) multiply sample by sample over [N, g] stacks of [Cout/g, Cin/g] @ [Cin/g, W]
@@ -371,6 +438,13 @@ def gelu_and_grad(x):  # [...] float32 -> GELU(x), GELU'(x), both [...] float32
 #     db   = sum over T of dy
 # The same sums as functional.py's, in another order: equal within float32 rounding (tests/test_fast.py).
 # Results are returned as [N, C, W] views of [N, W, C] memory, so the layer code above them does not change.
+
+def multiply(a, b):  # [N, C, W] x2 -> a * b [N, C, W] (a view of [N, W, C] memory, as the convs' results)
+    """The training backward's dout * act'(pre), into a step buffer (50 MB at (32, 128): one of the temporaries
+    that were fresh pages at every step)."""
+    n, c, w = a.shape
+    return np.multiply(a, b, out=_empty((n, w, c)).transpose(0, 2, 1))
+
 
 def _token_major(x):  # [N, C, W] (any strides) -> [N*W, C], C-contiguous (a view when x's memory is [N, W, C])
     n, c, w = x.shape
@@ -388,7 +462,7 @@ def grouped_conv1x1(x, weight, bias, groups):  # [N, Cin, W], [Cout, Cin/g, 1], 
     n, c_in, w = x.shape
     c_out = weight.shape[0]
     wg = weight.reshape(groups, c_out // groups, c_in // groups)                # [g, Cout/g, Cin/g]
-    y = np.empty((n * w, c_out), np.float32)                                    # [T, Cout]
+    y = _empty((n * w, c_out))                                                  # [T, Cout]
     np.matmul(_group_columns(_token_major(x), groups), wg.transpose(0, 2, 1), out=_group_columns(y, groups))
     y += bias
     return y.reshape(n, w, c_out).transpose(0, 2, 1)
@@ -402,7 +476,7 @@ def grouped_conv1x1_backward(dout, x, weight, groups):  # [N, Cout, W], [N, Cin,
     wg = weight.reshape(groups, c_out // groups, c_in // groups)                # [g, Cout/g, Cin/g]
     dy = _token_major(dout)                                                     # [T, Cout]
     dyg = _group_columns(dy, groups)                                            # [g, T, Cout/g]
-    dx = np.empty((n * w, c_in), np.float32)                                    # [T, Cin]
+    dx = _empty((n * w, c_in))                                                  # [T, Cin]
     np.matmul(dyg, wg, out=_group_columns(dx, groups))                          # dx_j = dy_j W_j
     dw = np.matmul(dyg.transpose(0, 2, 1), _group_columns(_token_major(x), groups))   # [g, Cout/g, Cin/g]
     return dx.reshape(n, w, c_in).transpose(0, 2, 1), dw.reshape(weight.shape), dy.sum(axis=0)
@@ -657,8 +731,18 @@ class _GroupRng:
 
 def _over_groups(fn, items):
     """fn(item) for each group, one thread each, every OpenBLAS single-threaded meanwhile."""
+    buffers = getattr(_state, "buffers", None)          # the caller's training_step, in every group's thread
+
+    def run(item):
+        old = getattr(_state, "buffers", None)
+        _state.buffers = buffers
+        try:
+            fn(item)
+        finally:
+            _state.buffers = old
+
     with _single_threaded_blas():
-        _parallel(_inline(fn), items)
+        _parallel(_inline(run), items)
 
 
 def encoder_train_forward(encoder, hidden, mask, rng):  # [N, W, C] -> last, hidden states, scores, PartCaches

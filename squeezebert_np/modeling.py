@@ -156,7 +156,11 @@ class ConvActivation(Module):
 
     def backward(self, dout, cache):  # [N, Cout, W] -> dx [N, Cin, W], grads
         x, act_grad = cache                            # act'(pre), computed in the forward
-        dx, dw, db = _conv_backward(self.conv1d, dout * act_grad, x)
+        if fast.enabled() and act_grad.dtype == np.float32:
+            dpre = fast.multiply(dout, act_grad)       # into a reused buffer inside loss_and_grads (fast.py)
+        else:
+            dpre = dout * act_grad
+        dx, dw, db = _conv_backward(self.conv1d, dpre, x)
         return dx, {"conv1d.weight": dw, "conv1d.bias": db}
 
 
@@ -428,17 +432,18 @@ class SqueezeBertModel(SqueezeBertPreTrainedModel):
             raise InvalidInputError("SqueezeBertModel has no loss of its own: give d_last_hidden_state and/or "
                                     "d_pooler_output (the gradient of your loss with respect to them)")
         rng = self.dropout_rng if self.training else None
-        (last, pooled, _, _), cache = self.forward(input_ids, attention_mask, token_type_ids, position_ids,
-                                                   inputs_embeds, rng)
-        loss = last.dtype.type(0)
-        for name, value, d in (("d_last_hidden_state", last, d_last_hidden_state),
-                               ("d_pooler_output", pooled, d_pooler_output)):
-            if d is not None:
-                if np.shape(d) != value.shape:
-                    raise InvalidInputError(f"{name} must have shape {value.shape}, got {np.shape(d)}")
-                loss = loss + (value * np.asarray(d, value.dtype)).sum()
-        grads, _ = self.backward(None if d_last_hidden_state is None else np.asarray(d_last_hidden_state),
-                                 None if d_pooler_output is None else np.asarray(d_pooler_output), cache)
+        with fast.training_step(self):      # float32 temporaries reused from the last step (fast.py)
+            (last, pooled, _, _), cache = self.forward(input_ids, attention_mask, token_type_ids, position_ids,
+                                                       inputs_embeds, rng)
+            loss = last.dtype.type(0)
+            for name, value, d in (("d_last_hidden_state", last, d_last_hidden_state),
+                                   ("d_pooler_output", pooled, d_pooler_output)):
+                if d is not None:
+                    if np.shape(d) != value.shape:
+                        raise InvalidInputError(f"{name} must have shape {value.shape}, got {np.shape(d)}")
+                    loss = loss + (value * np.asarray(d, value.dtype)).sum()
+            grads, _ = self.backward(None if d_last_hidden_state is None else np.asarray(d_last_hidden_state),
+                                     None if d_pooler_output is None else np.asarray(d_pooler_output), cache)
         return loss, self._in_parameter_order(grads)
 
 
