@@ -448,7 +448,12 @@ def multiply(a, b):  # [N, C, W] x2 -> a * b [N, C, W] (a view of [N, W, C] memo
 
 def _token_major(x):  # [N, C, W] (any strides) -> [N*W, C], C-contiguous (a view when x's memory is [N, W, C])
     n, c, w = x.shape
-    return np.ascontiguousarray(x.transpose(0, 2, 1), dtype=np.float32).reshape(n * w, c)
+    xt = x.transpose(0, 2, 1)
+    if xt.flags.c_contiguous and xt.dtype == np.float32:
+        return xt.reshape(n * w, c)
+    out = _empty((n, w, c))                                    # a copy, into a step buffer inside training_step
+    np.copyto(out, xt, casting="unsafe")
+    return out.reshape(n * w, c)
 
 
 def _group_columns(a, groups):  # [T, C] -> [g, T, C/g]: group j's column block, a strided view (no copy)
@@ -480,6 +485,66 @@ def grouped_conv1x1_backward(dout, x, weight, groups):  # [N, Cout, W], [N, Cin,
     np.matmul(dyg, wg, out=_group_columns(dx, groups))                          # dx_j = dy_j W_j
     dw = np.matmul(dyg.transpose(0, 2, 1), _group_columns(_token_major(x), groups))   # [g, Cout/g, Cin/g]
     return dx.reshape(n, w, c_in).transpose(0, 2, 1), dw.reshape(weight.shape), dy.sum(axis=0)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the training path's attention, into step buffers
+# ---------------------------------------------------------------------------------------------------------------
+# functional.attention_forward / _backward with the same operations in the same order (the same numbers), each
+# [N, h, W, W] or [N, C, W] result written with `out=` into `_empty` buffers: inside `training_step` they are
+# reused from step to step instead of fresh memory (25 MB each at (32, 128)). Only the dropout's uniform draw is
+# fresh (it comes from the model's generator, or a group's share of it).
+
+def attention_forward(q, k, v, mask, num_heads, dropout_p=0.0, rng=None):  # as F.attention_forward, float32
+    n, c, w = q.shape
+    h, d = num_heads, c // num_heads
+    q4 = _empty((n, h, w, d))
+    np.copyto(q4, q.reshape(n, h, d, w).transpose(0, 1, 3, 2))              # [N, h, W, d]
+    k4 = k.reshape(n, h, d, w)                                               # [N, h, d, W]
+    v4 = _empty((n, h, w, d))
+    np.copyto(v4, v.reshape(n, h, d, w).transpose(0, 1, 3, 2))              # [N, h, W, d]
+    scores = np.matmul(q4, k4, out=_empty((n, h, w, w)))
+    scores /= np.float32(math.sqrt(d))
+    if mask is not None:
+        scores += mask
+    probs = np.subtract(scores, scores.max(axis=-1, keepdims=True), out=_empty((n, h, w, w)))
+    np.exp(probs, out=probs)
+    probs /= probs.sum(axis=-1, keepdims=True)
+    if rng is None or dropout_p == 0:
+        dropped, drop_mask = probs, None
+    else:
+        keep = rng.random(probs.shape, dtype=np.float32) >= dropout_p
+        scale = np.float32(1 / (1 - dropout_p)) if dropout_p < 1 else np.float32(0)
+        drop_mask = np.multiply(keep, scale, out=_empty((n, h, w, w)), dtype=np.float32)
+        dropped = np.multiply(probs, drop_mask, out=_empty((n, h, w, w)))
+    ctx = np.matmul(dropped, v4, out=_empty((n, h, w, d)))
+    context = _empty((n, c, w))
+    np.copyto(context.reshape(n, h, d, w), ctx.transpose(0, 1, 3, 2))      # [N, h, W, d] -> [N, C, W]
+    return context, scores, (q4, k4, v4, probs, dropped, drop_mask)
+
+
+def attention_backward(dcontext, cache):  # as F.attention_backward, float32: [N, C, W] -> dq, dk, dv [N, C, W]
+    q, k, v, probs, dropped, drop_mask = cache
+    n, h, w, d = q.shape
+    dctx = dcontext.reshape(n, h, d, w).transpose(0, 1, 3, 2)             # [N, h, W, d]
+    dprobs = np.matmul(dctx, v.transpose(0, 1, 3, 2), out=_empty((n, h, w, w)))
+    if drop_mask is not None:
+        dprobs *= drop_mask
+    dv = np.matmul(dropped.transpose(0, 1, 3, 2), dctx, out=_empty((n, h, w, d)))
+    rows = np.multiply(dprobs, probs, out=_empty((n, h, w, w))).sum(axis=-1, keepdims=True)
+    dprobs -= rows
+    dprobs *= probs                                                          # dscores = P (dP - sum(dP P))
+    dq = np.matmul(dprobs, k.transpose(0, 1, 3, 2), out=_empty((n, h, w, d)))
+    dq /= np.float32(math.sqrt(d))
+    dk = np.matmul(q.transpose(0, 1, 3, 2), dprobs, out=_empty((n, h, d, w)))
+    dk /= np.float32(math.sqrt(d))
+
+    def to_ncw(a):  # [N, h, W, d] -> [N, C, W]
+        out = _empty((n, h * d, w))
+        np.copyto(out.reshape(n, h, d, w), a.transpose(0, 1, 3, 2))
+        return out
+
+    return to_ncw(dq), dk.reshape(n, h * d, w), to_ncw(dv)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -98,14 +98,17 @@ class SqueezeBertSelfAttention(Module):
 
     def forward(self, x, mask, rng):  # -> [N, C, W], [N, h, W, W], cache
         q, k, v = (_conv(conv, x) for conv in (self.query, self.key, self.value))
-        context, scores, cache = F.attention_forward(q, k, v, mask, self.num_attention_heads, self.dropout_prob, rng)
+        attention_forward = fast.attention_forward if fast.enabled() and x.dtype == np.float32 else F.attention_forward
+        context, scores, cache = attention_forward(q, k, v, mask, self.num_attention_heads, self.dropout_prob, rng)
         return context, scores, (x, cache)
 
     def backward(self, dcontext, cache):  # [N, C, W] -> dx [N, C, W], grads
         """x feeds three convs: dx is the sum of the three convs' input gradients."""
         x, attention_cache = cache
         dx, grads = 0, {}
-        for name, d in zip(("query", "key", "value"), F.attention_backward(dcontext, attention_cache)):
+        fast_path = fast.enabled() and x.dtype == np.float32
+        for name, d in zip(("query", "key", "value"),
+                           (fast.attention_backward if fast_path else F.attention_backward)(dcontext, attention_cache)):
             conv = getattr(self, name)
             dxi, grads[f"{name}.weight"], grads[f"{name}.bias"] = _conv_backward(conv, d, x)
             dx = dx + dxi
