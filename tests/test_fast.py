@@ -385,6 +385,29 @@ def test_training_step_fast_equals_plain():
         assert np.abs(grads[name] - g).max() <= tol, name
 
 
+@pytest.mark.parametrize("dropout_p", [0.0, 0.3])
+def test_training_attention_fast_equals_plain(dropout_p):
+    """fast.attention_forward / _backward (results written into step buffers) against functional.py's, from the
+    same generator state: the same operations in the same order; only the GEMMs' summation order may differ
+    (another output memory, another BLAS blocking), bounded by 2 U per term of the two products in a row
+    (d + W terms), relative to the largest entry. The generator ends in the same state."""
+    rng = np.random.default_rng(3)
+    n, c, w, h = 2, 32, 9, 4
+    q, k, v, dctx = (rng.standard_normal((n, c, w)).astype(np.float32) for _ in range(4))
+    q = np.ascontiguousarray(q.transpose(0, 2, 1)).transpose(0, 2, 1)        # a conv's [N, C, W] view of [N, W, C]
+    mask = np.where(np.arange(w) < [[[[9]]], [[[5]]]], 0, -1e4).astype(np.float32)
+    gens = [np.random.default_rng(5), np.random.default_rng(5)]
+    fast_out = fast.attention_forward(q, k, v, mask, h, dropout_p, gens[0])
+    plain_out = F.attention_forward(q, k, v, mask, h, dropout_p, gens[1])
+    assert gens[0].random() == gens[1].random()
+    for a, b in zip(fast_out[:2], plain_out[:2]):
+        assert a.shape == b.shape and a.dtype == np.float32
+        assert np.abs(a - b).max() <= 2 * (c // h + w) * U * np.abs(b).max()
+    for a, b in zip(fast.attention_backward(dctx, fast_out[2]), F.attention_backward(dctx, plain_out[2])):
+        assert a.shape == b.shape and a.dtype == np.float32
+        assert np.abs(a - b).max() <= 2 * (c // h + w) * U * np.abs(b).max()
+
+
 @pytest.mark.parametrize("groups", [1, 2])
 def test_training_steps_reuse_buffers_and_keep_returned_arrays(monkeypatch, groups):
     """Inside loss_and_grads the fast path's large temporaries come from buffers reused from step to step
