@@ -27,9 +27,10 @@ replacements from here: the grouped convs as one GEMM per group over all N*W tok
 layout (`grouped_conv1x1(_backward)`: no per-sample products, no [N, g, Cout/g, Cin/g] temporary for dW); GELU and
 GELU' from `gelu_and_grad` (one chunked float32 pass, the same approximation as 4., which replaced a float64 erf
 that took ~2/3 of a step); and with several threads, the encoder over groups of sequences in parallel as in 5.
-(`encoder_train_forward` / `_backward`), dropout masks unchanged. Inside `loss_and_grads` the largest of those
-replacements' arrays (conv outputs and input gradients, GELU and GELU', dout * GELU') are taken from buffers the
-model reuses from step to step (`StepBuffers`, `training_step`): no fresh pages for them at every step.
+(`encoder_train_forward` / `_backward`), dropout masks unchanged. Inside `loss_and_grads` the large arrays of those
+replacements (conv outputs and input gradients, token-major copies, GELU and GELU', dout * GELU') and of the
+attention (`attention_forward` / `_backward`: functional.py's operations, written into buffers) are taken from
+buffers the model reuses from step to step (`StepBuffers`, `training_step`): no fresh pages at every step.
 
 Switch:  `with squeezebert_np.fast.disable(): model(...)` runs the reference path; `fast.set_enabled(False)` turns
 it off for the process; `fast.set_num_threads(n)` sets our threads (default: the CPUs this process may use, as
