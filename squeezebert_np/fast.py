@@ -41,6 +41,7 @@ Parameters are only read, never written (they may be read-only memory maps).
 import contextlib
 import math
 import os
+import sys
 import threading
 
 import numpy as np
@@ -365,36 +366,41 @@ def gelu_and_grad(x):  # [...] float32 -> GELU(x), GELU'(x), both [...] float32
 # A training step at (32, 128) makes dozens of 50 MB temporaries ([N*W, 3072] float32: the intermediate conv's
 # output, GELU and GELU', their gradients). Above glibc's mmap threshold (at most 32 MB) each is fresh memory from
 # the kernel, faulted in page by page and returned when freed: measured 83-91 k page faults and 2.6-2.9 s of system
-# time in a 14.7 s step. Inside `loss_and_grads` (forward and backward in one call, the caches never seen by the
-# user) the fast path takes those arrays from `StepBuffers` instead: every request of a step gets a buffer of its
-# own (nothing is shared within a step, so the caches stay intact until the backward), and at the end of the step
-# they all become free for the next one. Only internal temporaries come from here, never a returned array (the
-# loss, the gradients and the outputs are fresh arrays). Between steps the model keeps the buffers of its last
-# step (those of other shapes are dropped): about the step's activation memory, which the step needs anyway.
+# time in a 14.7 s step. Inside `loss_and_grads` the fast path takes those arrays from the model's `StepBuffers`
+# instead: a buffer is handed out again only once nothing references it (so a cache stays intact until its
+# backward, and a buffer freed in the backward serves the next temporary of the same size: the peak memory stays
+# the one of fresh arrays). Only internal temporaries come from here (the loss, the gradients and the outputs are
+# fresh arrays; one kept by someone would never be reused anyway). Between steps the model keeps the buffers of its
+# last step (those of other shapes are dropped): the step's peak activation memory, which the next step needs.
 
 class StepBuffers:
-    """float32 buffers of one model's training steps: `take` during a step, `end_step` after it."""
+    """float32 buffers of one model's training steps. `take` hands out a buffer nothing else references any more
+    (CPython's reference count: every NumPy view keeps its base alive, so a buffer whose only references are ours
+    is free), else a new one; a buffer still held anywhere (a cache, an array given to the user) is never handed
+    out again. `end_step` drops the buffers this step did not use (another batch shape)."""
 
     def __init__(self):
-        self._free, self._used, self._lock = {}, [], threading.Lock()
+        self._by_size, self._used, self._lock = {}, set(), threading.Lock()
 
-    def take(self, shape):  # -> a float32 array of `shape` (uninitialised), this step's own
+    def take(self, shape):  # -> a float32 array of `shape` (uninitialised), referenced by nobody else
         size = math.prod(shape)
         with self._lock:
-            free = self._free.get(size)
-            buf = free.pop() if free else None
-            if buf is None:
+            bufs = self._by_size.setdefault(size, [])
+            for buf in bufs:
+                if sys.getrefcount(buf) == 3:        # the list, `buf`, getrefcount's argument: free
+                    break
+            else:
                 buf = np.empty(size, np.float32)
-            self._used.append(buf)
-        return buf.reshape(shape)
+                bufs.append(buf)
+            self._used.add(id(buf))
+            return buf.reshape(shape)               # the view holds it while the caller needs it
 
     def end_step(self):
-        """Every buffer of this step becomes free; the free ones this step did not need are dropped."""
+        """Keep only the buffers this step used (whether or not they are still referenced)."""
         with self._lock:
-            free = {}
-            for buf in self._used:
-                free.setdefault(buf.size, []).append(buf)
-            self._free, self._used = free, []
+            self._by_size = {size: kept for size, bufs in self._by_size.items()
+                             if (kept := [b for b in bufs if id(b) in self._used])}
+            self._used = set()
 
 
 _step_buffers = __import__("weakref").WeakKeyDictionary()     # model -> StepBuffers

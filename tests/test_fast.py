@@ -410,8 +410,8 @@ def test_training_attention_fast_equals_plain(dropout_p):
 
 @pytest.mark.parametrize("groups", [1, 2])
 def test_training_steps_reuse_buffers_and_keep_returned_arrays(monkeypatch, groups):
-    """Inside loss_and_grads the fast path's large temporaries come from buffers reused from step to step
-    (fast.StepBuffers). Two consecutive steps on different inputs of the same shape, dropout on (with 2 groups of
+    """Inside loss_and_grads the fast path's large temporaries come from buffers reused once nothing references
+    them (fast.StepBuffers), within a step and from step to step. Two consecutive steps on different inputs of the same shape, dropout on (with 2 groups of
     sequences, the buffers are taken from the groups' threads): the second step allocates no new buffer, the
     first step's returned loss and gradients are not changed by the second, and each step equals the plain path
     (functional.py, fresh arrays) from the same generator state within the float32 budget of
@@ -427,6 +427,9 @@ def test_training_steps_reuse_buffers_and_keep_returned_arrays(monkeypatch, grou
     batches = [dict(input_ids=rng.integers(0, 50, (4, 20)), attention_mask=(np.arange(20) < [[20], [13], [5], [9]]),
                     labels=rng.integers(0, 3, 4)) for _ in range(2)]
     monkeypatch.setattr(fast, "training_parts", lambda n: min(groups, n))
+    taken = []
+    take = fast.StepBuffers.take
+    monkeypatch.setattr(fast.StepBuffers, "take", lambda self, shape: taken.append(np.prod(shape)) or take(self, shape))
     old = fast.get_num_threads()
     fast.set_num_threads(groups)
     try:
@@ -434,12 +437,14 @@ def test_training_steps_reuse_buffers_and_keep_returned_arrays(monkeypatch, grou
         for k, batch in enumerate(batches):
             model.dropout_rng = np.random.default_rng(10 + k)
             results.append(model.loss_and_grads(**batch))
-            buffer_ids.append(sorted(id(b) for free in fast._step_buffers[model]._free.values() for b in free))
+            buffer_ids.append(sorted(id(b) for bufs in fast._step_buffers[model]._by_size.values() for b in bufs))
         first_loss, first = results[0]
         kept = (float(first_loss), {name: g.copy() for name, g in first.items()})
     finally:
         fast.set_num_threads(old)
     assert buffer_ids[0] and buffer_ids[1] == buffer_ids[0]      # the same buffers, none new at the second step
+    held = sum(b.size for bufs in fast._step_buffers[model]._by_size.values() for b in bufs)
+    assert held < sum(taken) / 2          # buffers freed within a step serve later requests (the peak stays low)
     forward = stages("logits", 0, config.num_hidden_layers)
     for k, batch in enumerate(batches):
         model.dropout_rng = np.random.default_rng(10 + k)
