@@ -27,7 +27,10 @@ replacements from here: the grouped convs as one GEMM per group over all N*W tok
 layout (`grouped_conv1x1(_backward)`: no per-sample products, no [N, g, Cout/g, Cin/g] temporary for dW); GELU and
 GELU' from `gelu_and_grad` (one chunked float32 pass, the same approximation as 4., which replaced a float64 erf
 that took ~2/3 of a step); and with several threads, the encoder over groups of sequences in parallel as in 5.
-(`encoder_train_forward` / `_backward`), dropout masks unchanged.
+(`encoder_train_forward` / `_backward`), dropout masks unchanged. Inside `loss_and_grads` the large arrays of those
+replacements (conv outputs and input gradients, token-major copies, GELU and GELU', dout * GELU') and of the
+attention (`attention_forward` / `_backward`: functional.py's operations, written into buffers) are taken from
+buffers the model reuses from step to step (`StepBuffers`, `training_step`): no fresh pages at every step.
 
 Switch:  `with squeezebert_np.fast.disable(): model(...)` runs the reference path; `fast.set_enabled(False)` turns
 it off for the process; `fast.set_num_threads(n)` sets our threads (default: the CPUs this process may use, as
@@ -38,6 +41,7 @@ Parameters are only read, never written (they may be read-only memory maps).
 import contextlib
 import math
 import os
+import sys
 import threading
 
 import numpy as np
@@ -319,7 +323,7 @@ def gelu_and_grad(x):  # [...] float32 -> GELU(x), GELU'(x), both [...] float32
         y, grad = gelu_and_grad(x.transpose(0, 2, 1))     # a conv's [N, C, W] view of [N, W, C]: elementwise,
         return y.transpose(0, 2, 1), grad.transpose(0, 2, 1)    # so run in memory order, no copy
     x = np.ascontiguousarray(x, dtype=np.float32)
-    y, grad = np.empty_like(x), np.empty_like(x)
+    y, grad = _empty(x.shape), _empty(x.shape)
     xf, yf, gf = x.reshape(-1), y.reshape(-1), grad.reshape(-1)
     k = _GELU_CHUNK
 
@@ -357,6 +361,76 @@ def gelu_and_grad(x):  # [...] float32 -> GELU(x), GELU'(x), both [...] float32
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# the training step's buffers, reused from step to step
+# ---------------------------------------------------------------------------------------------------------------
+# A training step at (32, 128) makes dozens of 50 MB temporaries ([N*W, 3072] float32: the intermediate conv's
+# output, GELU and GELU', their gradients). Above glibc's mmap threshold (at most 32 MB) each is fresh memory from
+# the kernel, faulted in page by page and returned when freed: measured 83-91 k page faults and 2.6-2.9 s of system
+# time in a 14.7 s step. Inside `loss_and_grads` the fast path takes those arrays from the model's `StepBuffers`
+# instead: a buffer is handed out again only once nothing references it (so a cache stays intact until its
+# backward, and a buffer freed in the backward serves the next temporary of the same size: the peak memory stays
+# the one of fresh arrays). Only internal temporaries come from here (the loss, the gradients and the outputs are
+# fresh arrays; one kept by someone would never be reused anyway). Between steps the model keeps the buffers of its
+# last step (those of other shapes are dropped): the step's peak activation memory, which the next step needs.
+
+class StepBuffers:
+    """float32 buffers of one model's training steps. `take` hands out a buffer nothing else references any more
+    (CPython's reference count: every NumPy view keeps its base alive, so a buffer whose only references are ours
+    is free), else a new one; a buffer still held anywhere (a cache, an array given to the user) is never handed
+    out again. `end_step` drops the buffers this step did not use (another batch shape)."""
+
+    def __init__(self):
+        self._by_size, self._used, self._lock = {}, set(), threading.Lock()
+
+    def take(self, shape):  # -> a float32 array of `shape` (uninitialised), referenced by nobody else
+        size = math.prod(shape)
+        with self._lock:
+            bufs = self._by_size.setdefault(size, [])
+            for buf in bufs:
+                if sys.getrefcount(buf) == 3:        # the list, `buf`, getrefcount's argument: free
+                    break
+            else:
+                buf = np.empty(size, np.float32)
+                bufs.append(buf)
+            self._used.add(id(buf))
+            return buf.reshape(shape)               # the view holds it while the caller needs it
+
+    def end_step(self):
+        """Keep only the buffers this step used (whether or not they are still referenced)."""
+        with self._lock:
+            self._by_size = {size: kept for size, bufs in self._by_size.items()
+                             if (kept := [b for b in bufs if id(b) in self._used])}
+            self._used = set()
+
+
+_step_buffers = __import__("weakref").WeakKeyDictionary()     # model -> StepBuffers
+
+
+@contextlib.contextmanager
+def training_step(model):
+    """Inside the block (one forward + backward of `model` whose caches nobody else keeps), the fast path's
+    large temporaries come from the model's StepBuffers; at the end they are free for its next step."""
+    if not enabled():
+        yield
+        return
+    buffers = _step_buffers.get(model)
+    if buffers is None:
+        buffers = _step_buffers[model] = StepBuffers()
+    old = getattr(_state, "buffers", None)
+    _state.buffers = buffers
+    try:
+        yield
+    finally:
+        _state.buffers = old
+        buffers.end_step()
+
+
+def _empty(shape):  # -> float32 [shape]: from the step's buffers inside `training_step`, else fresh
+    buffers = getattr(_state, "buffers", None)
+    return np.empty(shape, np.float32) if buffers is None else buffers.take(shape)
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # the training path's grouped 1x1 convolutions, token-major
 # ---------------------------------------------------------------------------------------------------------------
 # functional.grouped_conv1x1(_backward) multiply sample by sample over [N, g] stacks of [Cout/g, Cin/g] @ [Cin/g, W]
@@ -372,9 +446,21 @@ def gelu_and_grad(x):  # [...] float32 -> GELU(x), GELU'(x), both [...] float32
 # The same sums as functional.py's, in another order: equal within float32 rounding (tests/test_fast.py).
 # Results are returned as [N, C, W] views of [N, W, C] memory, so the layer code above them does not change.
 
+def multiply(a, b):  # [N, C, W] x2 -> a * b [N, C, W] (a view of [N, W, C] memory, as the convs' results)
+    """The training backward's dout * act'(pre), into a step buffer (50 MB at (32, 128): one of the temporaries
+    that were fresh pages at every step)."""
+    n, c, w = a.shape
+    return np.multiply(a, b, out=_empty((n, w, c)).transpose(0, 2, 1))
+
+
 def _token_major(x):  # [N, C, W] (any strides) -> [N*W, C], C-contiguous (a view when x's memory is [N, W, C])
     n, c, w = x.shape
-    return np.ascontiguousarray(x.transpose(0, 2, 1), dtype=np.float32).reshape(n * w, c)
+    xt = x.transpose(0, 2, 1)
+    if xt.flags.c_contiguous and xt.dtype == np.float32:
+        return xt.reshape(n * w, c)
+    out = _empty((n, w, c))                                    # a copy, into a step buffer inside training_step
+    np.copyto(out, xt, casting="unsafe")
+    return out.reshape(n * w, c)
 
 
 def _group_columns(a, groups):  # [T, C] -> [g, T, C/g]: group j's column block, a strided view (no copy)
@@ -388,7 +474,7 @@ def grouped_conv1x1(x, weight, bias, groups):  # [N, Cin, W], [Cout, Cin/g, 1], 
     n, c_in, w = x.shape
     c_out = weight.shape[0]
     wg = weight.reshape(groups, c_out // groups, c_in // groups)                # [g, Cout/g, Cin/g]
-    y = np.empty((n * w, c_out), np.float32)                                    # [T, Cout]
+    y = _empty((n * w, c_out))                                                  # [T, Cout]
     np.matmul(_group_columns(_token_major(x), groups), wg.transpose(0, 2, 1), out=_group_columns(y, groups))
     y += bias
     return y.reshape(n, w, c_out).transpose(0, 2, 1)
@@ -402,10 +488,70 @@ def grouped_conv1x1_backward(dout, x, weight, groups):  # [N, Cout, W], [N, Cin,
     wg = weight.reshape(groups, c_out // groups, c_in // groups)                # [g, Cout/g, Cin/g]
     dy = _token_major(dout)                                                     # [T, Cout]
     dyg = _group_columns(dy, groups)                                            # [g, T, Cout/g]
-    dx = np.empty((n * w, c_in), np.float32)                                    # [T, Cin]
+    dx = _empty((n * w, c_in))                                                  # [T, Cin]
     np.matmul(dyg, wg, out=_group_columns(dx, groups))                          # dx_j = dy_j W_j
     dw = np.matmul(dyg.transpose(0, 2, 1), _group_columns(_token_major(x), groups))   # [g, Cout/g, Cin/g]
     return dx.reshape(n, w, c_in).transpose(0, 2, 1), dw.reshape(weight.shape), dy.sum(axis=0)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the training path's attention, into step buffers
+# ---------------------------------------------------------------------------------------------------------------
+# functional.attention_forward / _backward with the same operations in the same order (the same numbers), each
+# [N, h, W, W] or [N, C, W] result written with `out=` into `_empty` buffers: inside `training_step` they are
+# reused from step to step instead of fresh memory (25 MB each at (32, 128)). Only the dropout's uniform draw is
+# fresh (it comes from the model's generator, or a group's share of it).
+
+def attention_forward(q, k, v, mask, num_heads, dropout_p=0.0, rng=None):  # as F.attention_forward, float32
+    n, c, w = q.shape
+    h, d = num_heads, c // num_heads
+    q4 = _empty((n, h, w, d))
+    np.copyto(q4, q.reshape(n, h, d, w).transpose(0, 1, 3, 2))              # [N, h, W, d]
+    k4 = k.reshape(n, h, d, w)                                               # [N, h, d, W]
+    v4 = _empty((n, h, w, d))
+    np.copyto(v4, v.reshape(n, h, d, w).transpose(0, 1, 3, 2))              # [N, h, W, d]
+    scores = np.matmul(q4, k4, out=_empty((n, h, w, w)))
+    scores /= np.float32(math.sqrt(d))
+    if mask is not None:
+        scores += mask
+    probs = np.subtract(scores, scores.max(axis=-1, keepdims=True), out=_empty((n, h, w, w)))
+    np.exp(probs, out=probs)
+    probs /= probs.sum(axis=-1, keepdims=True)
+    if rng is None or dropout_p == 0:
+        dropped, drop_mask = probs, None
+    else:
+        keep = rng.random(probs.shape, dtype=np.float32) >= dropout_p
+        scale = np.float32(1 / (1 - dropout_p)) if dropout_p < 1 else np.float32(0)
+        drop_mask = np.multiply(keep, scale, out=_empty((n, h, w, w)), dtype=np.float32)
+        dropped = np.multiply(probs, drop_mask, out=_empty((n, h, w, w)))
+    ctx = np.matmul(dropped, v4, out=_empty((n, h, w, d)))
+    context = _empty((n, c, w))
+    np.copyto(context.reshape(n, h, d, w), ctx.transpose(0, 1, 3, 2))      # [N, h, W, d] -> [N, C, W]
+    return context, scores, (q4, k4, v4, probs, dropped, drop_mask)
+
+
+def attention_backward(dcontext, cache):  # as F.attention_backward, float32: [N, C, W] -> dq, dk, dv [N, C, W]
+    q, k, v, probs, dropped, drop_mask = cache
+    n, h, w, d = q.shape
+    dctx = dcontext.reshape(n, h, d, w).transpose(0, 1, 3, 2)             # [N, h, W, d]
+    dprobs = np.matmul(dctx, v.transpose(0, 1, 3, 2), out=_empty((n, h, w, w)))
+    if drop_mask is not None:
+        dprobs *= drop_mask
+    dv = np.matmul(dropped.transpose(0, 1, 3, 2), dctx, out=_empty((n, h, w, d)))
+    rows = np.multiply(dprobs, probs, out=_empty((n, h, w, w))).sum(axis=-1, keepdims=True)
+    dprobs -= rows
+    dprobs *= probs                                                          # dscores = P (dP - sum(dP P))
+    dq = np.matmul(dprobs, k.transpose(0, 1, 3, 2), out=_empty((n, h, w, d)))
+    dq /= np.float32(math.sqrt(d))
+    dk = np.matmul(q.transpose(0, 1, 3, 2), dprobs, out=_empty((n, h, d, w)))
+    dk /= np.float32(math.sqrt(d))
+
+    def to_ncw(a):  # [N, h, W, d] -> [N, C, W]
+        out = _empty((n, h * d, w))
+        np.copyto(out.reshape(n, h, d, w), a.transpose(0, 1, 3, 2))
+        return out
+
+    return to_ncw(dq), dk.reshape(n, h * d, w), to_ncw(dv)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -657,8 +803,18 @@ class _GroupRng:
 
 def _over_groups(fn, items):
     """fn(item) for each group, one thread each, every OpenBLAS single-threaded meanwhile."""
+    buffers = getattr(_state, "buffers", None)          # the caller's training_step, in every group's thread
+
+    def run(item):
+        old = getattr(_state, "buffers", None)
+        _state.buffers = buffers
+        try:
+            fn(item)
+        finally:
+            _state.buffers = old
+
     with _single_threaded_blas():
-        _parallel(_inline(fn), items)
+        _parallel(_inline(run), items)
 
 
 def encoder_train_forward(encoder, hidden, mask, rng):  # [N, W, C] -> last, hidden states, scores, PartCaches

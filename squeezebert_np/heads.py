@@ -10,6 +10,7 @@ loss, then back: each head's `_head_loss_and_grads` is the head's forward and ba
 """
 import numpy as np
 
+from . import fast
 from . import functional as F
 from .errors import InvalidInputError
 from .modeling import SqueezeBertModel, _flag, base_output
@@ -53,9 +54,10 @@ class _HeadModel(SqueezeBertPreTrainedModel):
         parameters the head never uses, such as the pooler under token classification, QA and MLM, left out)."""
         rng = self._rng()
         inputs, meta = self._base_inputs(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds)
-        (last, pooled, _, _), base_cache = self.transformer.forward(**inputs, rng=rng)
-        loss, d_last, d_pooled, head_grads = self._head_loss_and_grads(last, pooled, rng, meta, **targets)
-        base_grads, _ = self.transformer.backward(d_last, d_pooled, base_cache)
+        with fast.training_step(self):      # float32 temporaries reused from the last step (fast.py)
+            (last, pooled, _, _), base_cache = self.transformer.forward(**inputs, rng=rng)
+            loss, d_last, d_pooled, head_grads = self._head_loss_and_grads(last, pooled, rng, meta, **targets)
+            base_grads, _ = self.transformer.backward(d_last, d_pooled, base_cache)
         return loss, self._in_parameter_order({**prefixed("transformer.", base_grads), **head_grads})
 
     def _base_inputs(self, input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds):

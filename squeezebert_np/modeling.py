@@ -98,14 +98,17 @@ class SqueezeBertSelfAttention(Module):
 
     def forward(self, x, mask, rng):  # -> [N, C, W], [N, h, W, W], cache
         q, k, v = (_conv(conv, x) for conv in (self.query, self.key, self.value))
-        context, scores, cache = F.attention_forward(q, k, v, mask, self.num_attention_heads, self.dropout_prob, rng)
+        attention_forward = fast.attention_forward if fast.enabled() and x.dtype == np.float32 else F.attention_forward
+        context, scores, cache = attention_forward(q, k, v, mask, self.num_attention_heads, self.dropout_prob, rng)
         return context, scores, (x, cache)
 
     def backward(self, dcontext, cache):  # [N, C, W] -> dx [N, C, W], grads
         """x feeds three convs: dx is the sum of the three convs' input gradients."""
         x, attention_cache = cache
         dx, grads = 0, {}
-        for name, d in zip(("query", "key", "value"), F.attention_backward(dcontext, attention_cache)):
+        fast_path = fast.enabled() and x.dtype == np.float32
+        for name, d in zip(("query", "key", "value"),
+                           (fast.attention_backward if fast_path else F.attention_backward)(dcontext, attention_cache)):
             conv = getattr(self, name)
             dxi, grads[f"{name}.weight"], grads[f"{name}.bias"] = _conv_backward(conv, d, x)
             dx = dx + dxi
@@ -156,7 +159,11 @@ class ConvActivation(Module):
 
     def backward(self, dout, cache):  # [N, Cout, W] -> dx [N, Cin, W], grads
         x, act_grad = cache                            # act'(pre), computed in the forward
-        dx, dw, db = _conv_backward(self.conv1d, dout * act_grad, x)
+        if fast.enabled() and act_grad.dtype == np.float32:
+            dpre = fast.multiply(dout, act_grad)       # into a reused buffer inside loss_and_grads (fast.py)
+        else:
+            dpre = dout * act_grad
+        dx, dw, db = _conv_backward(self.conv1d, dpre, x)
         return dx, {"conv1d.weight": dw, "conv1d.bias": db}
 
 
@@ -428,17 +435,18 @@ class SqueezeBertModel(SqueezeBertPreTrainedModel):
             raise InvalidInputError("SqueezeBertModel has no loss of its own: give d_last_hidden_state and/or "
                                     "d_pooler_output (the gradient of your loss with respect to them)")
         rng = self.dropout_rng if self.training else None
-        (last, pooled, _, _), cache = self.forward(input_ids, attention_mask, token_type_ids, position_ids,
-                                                   inputs_embeds, rng)
-        loss = last.dtype.type(0)
-        for name, value, d in (("d_last_hidden_state", last, d_last_hidden_state),
-                               ("d_pooler_output", pooled, d_pooler_output)):
-            if d is not None:
-                if np.shape(d) != value.shape:
-                    raise InvalidInputError(f"{name} must have shape {value.shape}, got {np.shape(d)}")
-                loss = loss + (value * np.asarray(d, value.dtype)).sum()
-        grads, _ = self.backward(None if d_last_hidden_state is None else np.asarray(d_last_hidden_state),
-                                 None if d_pooler_output is None else np.asarray(d_pooler_output), cache)
+        with fast.training_step(self):      # float32 temporaries reused from the last step (fast.py)
+            (last, pooled, _, _), cache = self.forward(input_ids, attention_mask, token_type_ids, position_ids,
+                                                       inputs_embeds, rng)
+            loss = last.dtype.type(0)
+            for name, value, d in (("d_last_hidden_state", last, d_last_hidden_state),
+                                   ("d_pooler_output", pooled, d_pooler_output)):
+                if d is not None:
+                    if np.shape(d) != value.shape:
+                        raise InvalidInputError(f"{name} must have shape {value.shape}, got {np.shape(d)}")
+                    loss = loss + (value * np.asarray(d, value.dtype)).sum()
+            grads, _ = self.backward(None if d_last_hidden_state is None else np.asarray(d_last_hidden_state),
+                                     None if d_pooler_output is None else np.asarray(d_pooler_output), cache)
         return loss, self._in_parameter_order(grads)
 
 

@@ -385,6 +385,83 @@ def test_training_step_fast_equals_plain():
         assert np.abs(grads[name] - g).max() <= tol, name
 
 
+@pytest.mark.parametrize("dropout_p", [0.0, 0.3])
+def test_training_attention_fast_equals_plain(dropout_p):
+    """fast.attention_forward / _backward (results written into step buffers) against functional.py's, from the
+    same generator state: the same operations in the same order; only the GEMMs' summation order may differ
+    (another output memory, another BLAS blocking), bounded by 2 U per term of the two products in a row
+    (d + W terms), relative to the largest entry. The generator ends in the same state."""
+    rng = np.random.default_rng(3)
+    n, c, w, h = 2, 32, 9, 4
+    q, k, v, dctx = (rng.standard_normal((n, c, w)).astype(np.float32) for _ in range(4))
+    q = np.ascontiguousarray(q.transpose(0, 2, 1)).transpose(0, 2, 1)        # a conv's [N, C, W] view of [N, W, C]
+    mask = np.where(np.arange(w) < [[[[9]]], [[[5]]]], 0, -1e4).astype(np.float32)
+    gens = [np.random.default_rng(5), np.random.default_rng(5)]
+    fast_out = fast.attention_forward(q, k, v, mask, h, dropout_p, gens[0])
+    plain_out = F.attention_forward(q, k, v, mask, h, dropout_p, gens[1])
+    assert gens[0].random() == gens[1].random()
+    for a, b in zip(fast_out[:2], plain_out[:2]):
+        assert a.shape == b.shape and a.dtype == np.float32
+        assert np.abs(a - b).max() <= 2 * (c // h + w) * U * np.abs(b).max()
+    for a, b in zip(fast.attention_backward(dctx, fast_out[2]), F.attention_backward(dctx, plain_out[2])):
+        assert a.shape == b.shape and a.dtype == np.float32
+        assert np.abs(a - b).max() <= 2 * (c // h + w) * U * np.abs(b).max()
+
+
+@pytest.mark.parametrize("groups", [1, 2])
+def test_training_steps_reuse_buffers_and_keep_returned_arrays(monkeypatch, groups):
+    """Inside loss_and_grads the fast path's large temporaries come from buffers reused once nothing references
+    them (fast.StepBuffers), within a step and from step to step. Two consecutive steps on different inputs of the same shape, dropout on (with 2 groups of
+    sequences, the buffers are taken from the groups' threads): the second step allocates no new buffer, the
+    first step's returned loss and gradients are not changed by the second, and each step equals the plain path
+    (functional.py, fresh arrays) from the same generator state within the float32 budget of
+    test_training_step_fast_equals_plain."""
+    config = squeezebert_np.SqueezeBertConfig(vocab_size=50, hidden_size=32, embedding_size=32, num_hidden_layers=2,
+                                              num_attention_heads=4, intermediate_size=128, q_groups=2, k_groups=2,
+                                              v_groups=2, post_attention_groups=1, intermediate_groups=4,
+                                              output_groups=2, num_labels=3, hidden_dropout_prob=0.2,
+                                              attention_probs_dropout_prob=0.2)
+    cls = squeezebert_np.SqueezeBertForSequenceClassification
+    model = cls(config, synthetic_state_dict(config, cls, 0)).train()
+    rng = np.random.default_rng(1)
+    batches = [dict(input_ids=rng.integers(0, 50, (4, 20)), attention_mask=(np.arange(20) < [[20], [13], [5], [9]]),
+                    labels=rng.integers(0, 3, 4)) for _ in range(2)]
+    monkeypatch.setattr(fast, "training_parts", lambda n: min(groups, n))
+    taken = []
+    take = fast.StepBuffers.take
+    monkeypatch.setattr(fast.StepBuffers, "take", lambda self, shape: taken.append(np.prod(shape)) or take(self, shape))
+    old = fast.get_num_threads()
+    fast.set_num_threads(groups)
+    try:
+        results, buffer_ids = [], []
+        for k, batch in enumerate(batches):
+            model.dropout_rng = np.random.default_rng(10 + k)
+            results.append(model.loss_and_grads(**batch))
+            buffer_ids.append(sorted(id(b) for bufs in fast._step_buffers[model]._by_size.values() for b in bufs))
+        first_loss, first = results[0]
+        kept = (float(first_loss), {name: g.copy() for name, g in first.items()})
+    finally:
+        fast.set_num_threads(old)
+    assert buffer_ids[0] and buffer_ids[1] == buffer_ids[0]      # the same buffers, none new at the second step
+    held = sum(b.size for bufs in fast._step_buffers[model]._by_size.values() for b in bufs)
+    assert held < sum(taken) / 2          # buffers freed within a step serve later requests (the peak stays low)
+    forward = stages("logits", 0, config.num_hidden_layers)
+    for k, batch in enumerate(batches):
+        model.dropout_rng = np.random.default_rng(10 + k)
+        with fast.disable():
+            plain_loss, plain = model.loss_and_grads(**batch)
+        loss, grads = results[k]
+        assert abs(loss - plain_loss) <= between_two(forward + 1, plain_loss)
+        assert grads.keys() == plain.keys()
+        largest = max(np.abs(g).max() for g in plain.values())
+        for name, g in plain.items():
+            assert np.abs(grads[name] - g).max() <= between_two(2 * forward + 1, np.abs(g).max(),
+                                                                floor=1e-2 * largest), (k, name)
+    assert float(first_loss) == kept[0]
+    for name, g in first.items():
+        assert np.array_equal(g, kept[1][name]), name          # the second step did not write into them
+
+
 @pytest.mark.parametrize("n, c_in, c_out, w, groups, token_major", [
     (3, 32, 32, 20, 4, True), (3, 32, 128, 20, 4, False), (2, 128, 32, 7, 2, True), (1, 16, 24, 5, 1, False)])
 def test_grouped_conv_fast_equals_plain(n, c_in, c_out, w, groups, token_major):
