@@ -327,6 +327,14 @@ def test_official_architecture_fast_equals_plain():
 # the training path: GELU and its derivative in one float32 pass, and a whole training step fast vs plain
 # ---------------------------------------------------------------------------------------------------------------
 
+def training_config(**overrides):
+    """The small classifier the training-path tests step: 2 layers, every group count varied, 3 labels."""
+    return squeezebert_np.SqueezeBertConfig(**{**dict(
+        vocab_size=50, hidden_size=32, embedding_size=32, num_hidden_layers=2, num_attention_heads=4,
+        intermediate_size=128, q_groups=2, k_groups=2, v_groups=2, post_attention_groups=1, intermediate_groups=4,
+        output_groups=2, num_labels=3), **overrides})
+
+
 GELU_GRAD_ATOL = 2e-7 + 4 * U   # the normal tail Phi(-a) carries gelu_'s approximation error (its stated 2e-7),
                                 # then exp, two products and the sum round, on values <= 1.13: 4 U
 
@@ -363,10 +371,7 @@ def test_training_step_fast_equals_plain():
     gradient within twice the float32 budget (tests/numerics.py) of the forward's and the backward's stages, relative
     to the tensor's largest entry, floored at 1e-2 x the largest gradient of all: some gradients are 0 in exact
     arithmetic (the key bias's), and both sides then return rounding noise of the other gradients' size."""
-    config = squeezebert_np.SqueezeBertConfig(vocab_size=50, hidden_size=32, embedding_size=32, num_hidden_layers=2,
-                                              num_attention_heads=4, intermediate_size=128, q_groups=2, k_groups=2,
-                                              v_groups=2, post_attention_groups=1, intermediate_groups=4,
-                                              output_groups=2, num_labels=3)
+    config = training_config()
     cls = squeezebert_np.SqueezeBertForSequenceClassification
     model = cls(config, synthetic_state_dict(config, cls, 0))
     rng = np.random.default_rng(0)
@@ -417,11 +422,7 @@ def test_training_steps_reuse_buffers_and_keep_returned_arrays(monkeypatch, grou
     the pool holds less than half of what the step asked for, the first step's returned loss and gradients are not
     changed by the second, and each step equals the plain path (functional.py, fresh arrays) from the same
     generator state within the float32 budget of test_training_step_fast_equals_plain."""
-    config = squeezebert_np.SqueezeBertConfig(vocab_size=50, hidden_size=32, embedding_size=32, num_hidden_layers=2,
-                                              num_attention_heads=4, intermediate_size=128, q_groups=2, k_groups=2,
-                                              v_groups=2, post_attention_groups=1, intermediate_groups=4,
-                                              output_groups=2, num_labels=3, hidden_dropout_prob=0.2,
-                                              attention_probs_dropout_prob=0.2)
+    config = training_config(hidden_dropout_prob=0.2, attention_probs_dropout_prob=0.2)
     cls = squeezebert_np.SqueezeBertForSequenceClassification
     model = cls(config, synthetic_state_dict(config, cls, 0)).train()
     rng = np.random.default_rng(1)
@@ -502,11 +503,7 @@ def test_training_step_over_groups_of_sequences_equals_plain(monkeypatch, groups
     the groups' gradients (fast.encoder_train_forward / _backward). In train mode, dropout on: the masks must be
     the plain path's (same generator state, same draws), so loss and gradients agree within the float32 budget of
     test_training_step_fast_equals_plain, and the generator ends in the same state."""
-    config = squeezebert_np.SqueezeBertConfig(vocab_size=50, hidden_size=32, embedding_size=32, num_hidden_layers=2,
-                                              num_attention_heads=4, intermediate_size=128, q_groups=2, k_groups=2,
-                                              v_groups=2, post_attention_groups=1, intermediate_groups=4,
-                                              output_groups=2, num_labels=3, hidden_dropout_prob=0.3,
-                                              attention_probs_dropout_prob=0.3)
+    config = training_config(hidden_dropout_prob=0.3, attention_probs_dropout_prob=0.3)
     cls = squeezebert_np.SqueezeBertForSequenceClassification
     model = cls(config, synthetic_state_dict(config, cls, 0)).train()
     rng = np.random.default_rng(0)
